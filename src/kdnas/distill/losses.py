@@ -1,0 +1,64 @@
+"""Hidden-state distillation losses.
+
+The loss is *normalised*: the squared error over non-padding tokens divided by the teacher's total
+variance (squared deviation from each dimension's mean). 0 means the student reproduces the teacher; 1
+means it is no better than predicting each dimension's mean. It is ``1 - R^2``, comparable across teachers
+and layers, so ``1 - loss`` can enter the search reward.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics import Metric
+
+
+def masked_sse_sst(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared error and teacher total sum of squares over valid tokens.
+
+    Args:
+        pred, target: ``(B, T, H)``.
+        mask: ``(B, T)``, 1 for real tokens.
+    """
+    m = mask.to(target.dtype).unsqueeze(-1)  # (B, T, 1)
+    n = m.sum().clamp_min(1.0)
+    sse = ((pred - target) ** 2 * m).sum()
+    mean = (target * m).sum(dim=(0, 1)) / n  # (H,)
+    sst = (((target - mean) ** 2) * m).sum()
+    return sse, sst
+
+
+def normalised_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``SSE / SST`` over valid tokens of one batch (see module docstring)."""
+    sse, sst = masked_sse_sst(pred.float(), target.float(), mask)
+    return sse / (sst + eps)
+
+
+class NormalisedMSE(Metric):
+    """The normalised loss accumulated over a whole split, with the mean taken over the whole split.
+
+    Keeps per-dimension sums of the target and its square (float64), so the total variance is exact for
+    any number of batches: ``SST = sum(t^2) - (sum t)^2 / n``.
+    """
+
+    full_state_update = False
+    higher_is_better = False
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.add_state("sse", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("sum_t", default=torch.zeros(dim, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("sum_t2", default=torch.zeros(dim, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("n", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:
+        valid = mask.bool()
+        p, t = pred[valid].double(), target[valid].double()  # (N, H)
+        self.sse += ((p - t) ** 2).sum()
+        self.sum_t += t.sum(0)
+        self.sum_t2 += (t**2).sum(0)
+        self.n += t.shape[0]
+
+    def compute(self) -> torch.Tensor:
+        n = self.n.clamp_min(1.0)
+        sst = (self.sum_t2 - self.sum_t**2 / n).sum()
+        return (self.sse / sst.clamp_min(1e-12)).float()

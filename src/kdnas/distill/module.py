@@ -1,0 +1,149 @@
+"""The distillation LightningModule: multi-layer hidden state distillation through learned projections.
+
+Each mapped student layer gets one linear projection from the student's hidden size to the
+concatenation of its teacher layers' hidden sizes; the loss is the normalised MSE (see ``losses``) over
+non-padding tokens, averaged over every (student layer, teacher layer) pair.
+
+Teacher hidden states come either from a live frozen teacher, or precomputed in the batch
+(``batch["teacher_hidden"]``: ``(L_T + 1, B, T, H_T)``, all layers) when a teacher-output cache feeds
+the data, in which case no teacher forward runs at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import lightning as L
+import torch
+from torch import nn
+from transformers import PreTrainedModel, get_linear_schedule_with_warmup
+
+from kdnas.distill.losses import NormalisedMSE, normalised_mse
+from kdnas.distill.mapping import LayerMapping, layer_mapping
+
+Batch = Mapping[str, torch.Tensor]
+
+
+class DistillationModule(L.LightningModule):
+    """Distil ``student`` from a teacher's hidden states.
+
+    Args:
+        student: the model being trained (``output_hidden_states`` must be supported).
+        teacher: the frozen teacher, or ``None`` when every batch carries ``teacher_hidden``.
+        teacher_layers: the teacher's number of transformer layers.
+        teacher_hidden_size: the teacher's hidden size.
+        mapping: ``uniform``, ``last`` or ``uniform_last``.
+        include_embeddings: also distil the embedding output.
+        lr, weight_decay, warmup_ratio: AdamW with linear warm-up then linear decay to zero.
+    """
+
+    def __init__(
+        self,
+        student: PreTrainedModel,
+        teacher: PreTrainedModel | None,
+        teacher_layers: int,
+        teacher_hidden_size: int,
+        mapping: str = "uniform_last",
+        include_embeddings: bool = False,
+        lr: float = 5e-4,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["student", "teacher"])
+        self.student = student
+        self._teacher = [teacher]  # a list keeps the frozen teacher out of state_dict and checkpoints
+        self.layer_map: LayerMapping = layer_mapping(
+            mapping, student.config.num_hidden_layers, teacher_layers, include_embeddings
+        )
+        h_s = student.config.hidden_size
+        self.projections = nn.ModuleList(
+            nn.Linear(h_s, teacher_hidden_size * len(targets)) for _, targets in self.layer_map.pairs
+        )
+        n_targets = sum(len(t) for _, t in self.layer_map.pairs)
+        self.val_metrics = nn.ModuleList(NormalisedMSE(teacher_hidden_size) for _ in range(n_targets))
+        self.test_metrics = nn.ModuleList(NormalisedMSE(teacher_hidden_size) for _ in range(n_targets))
+        self.teacher_forward_calls = 0  # counted so tests can prove a cache made them unnecessary
+
+    @property
+    def teacher(self) -> PreTrainedModel | None:
+        return self._teacher[0]
+
+    def on_fit_start(self) -> None:
+        if self.teacher is not None:
+            self.teacher.to(self.device).eval()
+
+    on_validation_start = on_test_start = on_fit_start
+
+    # --- forward -------------------------------------------------------------------------------------
+    def teacher_hidden(self, batch: Batch) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        if "teacher_hidden" in batch:
+            return batch["teacher_hidden"]
+        if self.teacher is None:
+            raise RuntimeError("no teacher and no teacher_hidden in the batch")
+        self.teacher_forward_calls += 1
+        with torch.no_grad():
+            out = self.teacher(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True
+            )
+        return out.hidden_states
+
+    def pairs(self, batch: Batch) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(projected student, teacher)`` hidden states, each ``(B, T, H_T)``."""
+        teacher_states = self.teacher_hidden(batch)
+        out = self.student(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True
+        )
+        h_t = self.hparams["teacher_hidden_size"]
+        for projection, (s_layer, t_layers) in zip(self.projections, self.layer_map.pairs, strict=True):
+            projected = projection(out.hidden_states[s_layer])  # (B, T, H_T * len(t_layers))
+            for j, t_layer in enumerate(t_layers):
+                yield projected[..., j * h_t : (j + 1) * h_t], teacher_states[t_layer].to(projected.dtype)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        mask = batch["attention_mask"]
+        losses = [normalised_mse(pred, target, mask) for pred, target in self.pairs(batch)]
+        return torch.stack(losses).mean()
+
+    # --- loops ---------------------------------------------------------------------------------------
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite distillation loss at step {self.global_step}")
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        return loss
+
+    def _update(self, metrics: nn.ModuleList, batch: Batch) -> None:
+        for metric, (pred, target) in zip(metrics, self.pairs(batch), strict=True):
+            metric.update(pred, target, batch["attention_mask"])
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._update(self.val_metrics, batch)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._update(self.test_metrics, batch)
+
+    def _log_epoch(self, metrics: nn.ModuleList, name: str) -> None:
+        value = torch.stack([m.compute() for m in metrics]).mean()
+        self.log(name, value, prog_bar=True, sync_dist=False)
+        for m in metrics:
+            m.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch(self.val_metrics, "val/loss")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch(self.test_metrics, "test/loss")
+
+    def configure_optimizers(self) -> dict[str, object]:
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.dim() < 2 or "LayerNorm" in name else decay).append(p)
+        optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": self.hparams["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=self.hparams["lr"],
+        )
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams["warmup_ratio"] * total), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

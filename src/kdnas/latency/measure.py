@@ -1,0 +1,303 @@
+"""Inference latency of an encoder: warm up, then time single forward passes.
+
+:func:`measure_latency` times one model under a :class:`~kdnas.latency.profile.LatencyProfile`;
+:func:`measure_pair` times a student and its teacher in alternating blocks, so that slow drifts of a
+shared machine's load hit both alike, and reports the speedup.
+
+How a forward pass is executed is the runtime's business. A runtime is a *runner factory*: a context
+manager ``factory(model, profile, inputs)`` that prepares the model (moves, exports, compiles...) and
+yields a zero-argument callable doing one complete forward pass, which returns only once the work is
+finished (a CUDA runner synchronises). Timing, threads and statistics are shared by all runtimes.
+:data:`kdnas.latency.profile.RUNTIMES` names the factories; :func:`pytorch_runner` is the default.
+
+Timing uses :data:`_clock` (``time.perf_counter_ns``, monotonic), read right before and right after
+each timed pass; tests replace it with a fake clock.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import itertools
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from kdnas.errors import ConfigError
+from kdnas.latency.profile import RUNTIMES, LatencyProfile
+
+#: Monotonic clock in nanoseconds; module-level so that tests can substitute a fake one.
+_clock: Callable[[], int] = time.perf_counter_ns
+
+_INPUT_SEED = 0  # the random token ids are the same in every measurement
+_FIRST_TOKEN_ID = 5  # ids below this are special tokens in the vocabularies we use (<s>, <pad>, ...)
+
+Runner = Callable[[], None]
+RuntimeFactory = Callable[
+    [nn.Module, LatencyProfile, dict[str, torch.Tensor]], AbstractContextManager[Runner]
+]
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """Statistics of the timed forward passes of one model.
+
+    ``p90_ms`` interpolates linearly between order statistics (NumPy's default); ``cv`` is the population
+    standard deviation over the mean (0 for a single pass).
+    """
+
+    median_ms: float
+    p90_ms: float
+    mean_ms: float
+    cv: float  # coefficient of variation: std / mean
+    n: int  # timed passes
+    profile: dict[str, Any]  # LatencyProfile.to_dict() of the measurement
+
+    @classmethod
+    def from_samples(cls, samples_ns: Sequence[int], profile: LatencyProfile) -> LatencyResult:
+        """Summarise per-pass durations in nanoseconds."""
+        if not samples_ns:
+            raise ValueError("no timed passes to summarise")
+        ms = sorted(s / 1e6 for s in samples_ns)
+        mean = statistics.fmean(ms)
+        cv = statistics.pstdev(ms, mu=mean) / mean if len(ms) > 1 and mean > 0 else 0.0
+        return cls(
+            median_ms=statistics.median(ms),
+            p90_ms=_percentile(ms, 0.9),
+            mean_ms=mean,
+            cv=cv,
+            n=len(ms),
+            profile=profile.to_dict(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain ``dict`` (the profile nested as a dict), e.g. for a callback's ``state_dict``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> LatencyResult:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{**values, "profile": dict(values["profile"])})
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """A student and its teacher measured side by side; ``speedup`` = teacher median / student median."""
+
+    student: LatencyResult
+    teacher: LatencyResult
+    speedup: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"student": self.student.to_dict(), "teacher": self.teacher.to_dict(), "speedup": self.speedup}
+
+
+def measure_latency(
+    model: nn.Module, profile: LatencyProfile, vocab_size: int | None = None
+) -> LatencyResult:
+    """Time ``model``'s forward pass on random token ids.
+
+    Inputs are ``input_ids`` drawn uniformly from ``[5, vocab_size)`` (fixed seed) and an all-ones
+    ``attention_mask``, both ``(batch_size, seq_len)``. The model runs in eval mode under
+    ``torch.inference_mode()`` with ``torch.set_num_threads(profile.threads)``; ``profile.warmup``
+    untimed passes come first, then at least ``profile.repeats`` timed ones (more while less than
+    ``profile.min_seconds`` was spent). The thread count and every submodule's training flag are restored
+    afterwards. A model already on ``profile.device`` is measured in place; otherwise a copy is moved
+    there and the original is left alone.
+
+    Args:
+        model: A module called as ``model(input_ids=..., attention_mask=...)`` (any Hugging Face encoder).
+        profile: What to run on and how often.
+        vocab_size: Upper bound of the token ids; ``None`` reads ``model.config.vocab_size``.
+
+    Returns:
+        The statistics of the timed passes.
+
+    Raises:
+        ConfigError: If the vocabulary size is unknown or too small, or ``seq_len`` exceeds the model's
+            position embeddings.
+    """
+    inputs = _inputs_for(model, profile, vocab_size)
+    factory = resolve_runtime(profile.runtime)
+    with _num_threads(profile.threads), factory(model, profile, inputs) as run:
+        for _ in range(profile.warmup):
+            run()
+        samples = _time(run, profile.repeats)
+        min_ns = profile.min_seconds * 1e9
+        total = sum(samples)
+        while total < min_ns:
+            samples += _time(run, 1)
+            total += samples[-1]
+    return LatencyResult.from_samples(samples, profile)
+
+
+def measure_pair(
+    student: nn.Module,
+    teacher: nn.Module,
+    profile: LatencyProfile,
+    vocab_size: int | None = None,
+    block_size: int = 5,
+) -> PairResult:
+    """Time a student and a teacher in alternating blocks of ``block_size`` passes.
+
+    Both warm up first; then blocks alternate, the order flipping each round (S T, T S, S T, ...), until
+    each model has ``profile.repeats`` timed passes and ``profile.min_seconds`` of timed work. Each model
+    draws its token ids from its own vocabulary unless ``vocab_size`` is given.
+
+    Returns:
+        Both results and ``speedup = teacher.median_ms / student.median_ms``.
+
+    Raises:
+        ConfigError: As :func:`measure_latency`, or if ``block_size`` < 1.
+    """
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ConfigError(f"measure_pair: block_size={block_size!r} is invalid: use an integer >= 1")
+    models = (student, teacher)
+    inputs = [_inputs_for(m, profile, vocab_size) for m in models]
+    factory = resolve_runtime(profile.runtime)
+    min_ns = profile.min_seconds * 1e9
+    samples: tuple[list[int], list[int]] = ([], [])
+    with _num_threads(profile.threads), ExitStack() as stack:
+        runs = [stack.enter_context(factory(m, profile, x)) for m, x in zip(models, inputs, strict=True)]
+        for run in runs:
+            for _ in range(profile.warmup):
+                run()
+
+        def done(i: int) -> bool:
+            return len(samples[i]) >= profile.repeats and sum(samples[i]) >= min_ns
+
+        round_ = 0
+        while not (done(0) and done(1)):
+            for i in (0, 1) if round_ % 2 == 0 else (1, 0):
+                missing = profile.repeats - len(samples[i])
+                # cap the block at the missing count so that n == repeats when min_seconds is 0
+                samples[i].extend(_time(runs[i], min(block_size, missing) if missing > 0 else block_size))
+            round_ += 1
+    s, t = (LatencyResult.from_samples(x, profile) for x in samples)
+    return PairResult(student=s, teacher=t, speedup=t.median_ms / s.median_ms)
+
+
+def make_inputs(
+    batch_size: int, seq_len: int, vocab_size: int, seed: int = _INPUT_SEED
+) -> dict[str, torch.Tensor]:
+    """Random ``input_ids`` in ``[5, vocab_size)`` and an all-ones ``attention_mask``, both (B, T), on CPU."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(_FIRST_TOKEN_ID, vocab_size, (batch_size, seq_len), generator=generator)  # (B, T)
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+
+def resolve_runtime(name: str) -> RuntimeFactory:
+    """Import the runner factory that :data:`~kdnas.latency.profile.RUNTIMES` names for ``name``.
+
+    Raises:
+        ConfigError: If the runtime is unknown or its module cannot be imported (e.g. a missing package).
+    """
+    if name not in RUNTIMES:
+        raise ConfigError(f"latency runtime {name!r} is unknown: use one of {', '.join(sorted(RUNTIMES))}")
+    module_name, _, attr = RUNTIMES[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(
+            f"latency runtime {name!r} needs {module_name} which failed to import: {err}"
+        ) from err
+    factory: RuntimeFactory = getattr(module, attr)
+    return factory
+
+
+@contextmanager
+def pytorch_runner(
+    model: nn.Module, profile: LatencyProfile, inputs: dict[str, torch.Tensor]
+) -> Iterator[Runner]:
+    """Eager PyTorch: ``model(**inputs)`` in eval mode under ``torch.inference_mode()``.
+
+    Measures in place when the model already sits on ``profile.device`` (training flags restored on
+    exit), else on a moved deep copy. On CUDA every pass ends with ``torch.cuda.synchronize()``.
+    """
+    device = torch.device(profile.device)
+    in_place = _module_device(model).type == device.type
+    target = model if in_place else copy.deepcopy(model).to(device)
+    modes = [(m, m.training) for m in target.modules()]
+    target.eval()
+    feed = {k: v.to(device) for k, v in inputs.items()}
+    cuda = device.type == "cuda"
+
+    def run() -> None:
+        target(**feed)
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    try:
+        with torch.inference_mode():
+            yield run
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _time(run: Runner, count: int) -> list[int]:
+    """Durations in nanoseconds of ``count`` passes of ``run``."""
+    out = []
+    for _ in range(count):
+        start = _clock()
+        run()
+        out.append(_clock() - start)
+    return out
+
+
+@contextmanager
+def _num_threads(threads: int) -> Iterator[None]:
+    """Set torch's intra-op threads for the block, then restore them.
+
+    Inter-op threads stay as they are: ``torch.set_num_interop_threads`` may only be called once per
+    process, before any parallel work.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _inputs_for(model: nn.Module, profile: LatencyProfile, vocab_size: int | None) -> dict[str, torch.Tensor]:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    config = getattr(model, "config", None)
+    if vocab_size is None:
+        vocab_size = getattr(config, "vocab_size", None)
+        if vocab_size is None:
+            raise ConfigError(
+                f"{type(model).__name__} has no config.vocab_size: pass vocab_size= to the latency measurement"
+            )
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size <= _FIRST_TOKEN_ID:
+        raise ConfigError(f"vocab_size={vocab_size!r} is invalid: use an integer > {_FIRST_TOKEN_ID}")
+    max_positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(max_positions, int) and profile.seq_len > max_positions:
+        raise ConfigError(
+            f"LatencyProfile.seq_len={profile.seq_len} exceeds the model's max_position_embeddings="
+            f"{max_positions}: use a shorter seq_len"
+        )
+    return make_inputs(profile.batch_size, profile.seq_len, vocab_size)
+
+
+def _module_device(model: nn.Module) -> torch.device:
+    """Device of the first parameter (or buffer); CPU for a module with neither."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    """``q``-quantile (0..1) of sorted values, linear interpolation between closest ranks."""
+    position = q * (len(sorted_values) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)

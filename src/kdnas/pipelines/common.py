@@ -1,0 +1,92 @@
+"""Wiring shared by the entry points: config -> objects, and clean exits on bad input."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import hydra
+import lightning as L
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from kdnas.data.corpus import Corpus
+from kdnas.errors import ConfigError
+from kdnas.models.teacher import Teacher
+from kdnas.nas.arch import ArchSpec
+
+T = TypeVar("T")
+ARCH_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "hidden_act")
+
+
+def user_error(exc: BaseException) -> ConfigError | None:
+    """The :class:`ConfigError` behind ``exc`` (Hydra wraps errors raised while instantiating)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ConfigError):
+            return current
+        if isinstance(current, MissingMandatoryValue):
+            key = getattr(current, "full_key", "") or "?"
+            return ConfigError(f"{key} is required but not set: pass {key}=<value> on the command line")
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def clean_exit(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
+    """Bad input ends the job with one line on stderr and exit status 2, not a traceback.
+
+    ``HYDRA_FULL_ERROR=1`` re-raises, as Hydra does for its own errors.
+    """
+
+    @functools.wraps(task)
+    def wrapper(cfg: DictConfig) -> T:
+        try:
+            return task(cfg)
+        except (ConfigError, InstantiationException, OmegaConfBaseException) as exc:
+            error = user_error(exc)
+            if error is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
+
+
+def load_teacher(cfg: DictConfig) -> Teacher:
+    return hydra.utils.instantiate(cfg.teacher)
+
+
+def load_corpus(cfg: DictConfig) -> Corpus:
+    return hydra.utils.instantiate(cfg.data.corpus, _convert_="all")
+
+
+def resolve_arch(cfg: DictConfig) -> ArchSpec:
+    """``arch_file`` when set, else the ``arch`` preset."""
+    if cfg.get("arch_file"):
+        return ArchSpec.from_yaml(Path(cfg.arch_file))
+    if cfg.get("arch") is None:
+        raise ConfigError("no architecture: pass arch=<preset> or arch_file=PATH.yaml")
+    return ArchSpec.from_dict(OmegaConf.to_container(cfg.arch, resolve=True))  # type: ignore[arg-type]
+
+
+def build_loggers(cfg: DictConfig) -> list[Any]:
+    loggers = cfg.get("logger") or {}
+    return [hydra.utils.instantiate(c) for c in loggers.values() if c is not None and "_target_" in c]
+
+
+def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    callbacks = cfg.get("callbacks") or {}
+    return [hydra.utils.instantiate(c) for c in callbacks.values() if c is not None and "_target_" in c]
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    path = Path(cfg.paths.output_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    return path

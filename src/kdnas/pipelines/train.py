@@ -1,0 +1,111 @@
+"""``python train.py``: distil one student on the full training split.
+
+Writes, in Hydra's run directory: ``student/`` (``save_pretrained`` model and tokenizer plus
+``kdnas_arch.yaml``), ``summary.json``, ``checkpoints/last.ckpt`` (a re-run with the same
+``hydra.run.dir`` resumes from it) and the loggers' files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from kdnas.data.datamodule import DistillDataModule
+from kdnas.distill.module import DistillationModule
+from kdnas.models.student import count_parameters
+from kdnas.nas.arch import ArchSpec
+from kdnas.pipelines.common import build_callbacks, build_loggers, load_corpus, load_teacher, output_dir, resolve_arch
+
+log = logging.getLogger(__name__)
+
+
+def make_datamodule(cfg: DictConfig, corpus: Any, teacher: Any, **overrides: Any) -> DistillDataModule:
+    kwargs = dict(
+        text_prefix=teacher.text_prefix,
+        max_length=cfg.data.max_length,
+        batch_size=cfg.data.batch_size,
+        eval_batch_size=cfg.data.eval_batch_size,
+        num_workers=cfg.data.num_workers,
+        seed=cfg.seed,
+    )
+    kwargs.update(overrides)
+    return DistillDataModule(corpus, teacher.tokenizer, **kwargs)
+
+
+def save_student(module: DistillationModule, teacher: Any, arch: ArchSpec, directory: Path) -> Path:
+    """``save_pretrained`` of the student and the teacher's tokenizer, loadable with no kdnas import."""
+    directory.mkdir(parents=True, exist_ok=True)
+    module.student.save_pretrained(directory)
+    teacher.tokenizer.save_pretrained(directory)
+    arch.to_yaml(directory / "kdnas_arch.yaml")
+    return directory
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Distil the configured student; returns the summary written to ``summary.json``."""
+    started = time.time()
+    L.seed_everything(cfg.seed, workers=True)
+    out = output_dir(cfg)
+    arch = resolve_arch(cfg)
+    teacher = load_teacher(cfg)
+    corpus = load_corpus(cfg)
+    student = hydra.utils.instantiate(cfg.student)(arch, teacher.model)
+    module: DistillationModule = hydra.utils.instantiate(cfg.distill)(
+        student=student,
+        teacher=teacher.model,
+        teacher_layers=teacher.num_layers,
+        teacher_hidden_size=teacher.hidden_size,
+    )
+    datamodule = make_datamodule(cfg, corpus, teacher)
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=build_callbacks(cfg))
+    for lg in trainer.loggers:
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+
+    last = out / "checkpoints" / "last.ckpt"
+    ckpt_path = str(last) if cfg.get("resume", True) and last.is_file() else None
+    if ckpt_path:
+        log.info("resuming from %s", ckpt_path)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    train_loss = trainer.callback_metrics.get("train/loss")
+    val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+
+    student_dir = save_student(module, teacher, arch, out / "student")
+    summary = {
+        "architecture": arch.to_dict(),
+        "arch_id": arch.arch_id,
+        "teacher": teacher.name,
+        "teacher_source": teacher.source,
+        "parameters": count_parameters(module.student),
+        "parameters_without_embeddings": count_parameters(module.student, include_embeddings=False),
+        "steps": int(trainer.global_step),
+        "train_loss": float(train_loss) if train_loss is not None else None,
+        "val_loss": float(val["val/loss"]),
+        "corpus": corpus.sizes(),
+        "resumed_from": ckpt_path,
+        "wall_seconds": round(time.time() - started, 2),
+        "student_dir": str(student_dir),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    for lg in trainer.loggers:
+        lg.log_metrics({"final/val_loss": summary["val_loss"]}, step=trainer.global_step)
+        lg.finalize("success")
+    _finish_wandb()
+    log.info("student written to %s (val loss %.4f)", student_dir, summary["val_loss"])
+    return summary
+
+
+def _finish_wandb() -> None:
+    """End the W&B run of this job, so Hydra multirun jobs never merge into one run."""
+    try:
+        import wandb
+    except ImportError:  # pragma: no cover
+        return
+    if wandb.run is not None:
+        wandb.finish()

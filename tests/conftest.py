@@ -1,0 +1,40 @@
+"""Shared fixtures. Tests run offline: W&B in offline mode, hubs never contacted."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher():  # type: ignore[no-untyped-def]
+    from kdnas.models.teacher import load_tiny_random_teacher
+
+    return load_tiny_random_teacher()
+
+
+@pytest.fixture()
+def hydra_cfg() -> Iterator[object]:
+    """``compose("train", overrides)`` on the project's real config tree."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        yield compose
+    GlobalHydra.instance().clear()

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import torch
+
+from kdnas.distill.losses import NormalisedMSE, normalised_mse
+
+
+def batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    target = torch.randn(4, 7, 16, generator=g) * 3 + torch.arange(16.0)  # per-dimension offsets
+    mask = torch.ones(4, 7, dtype=torch.long)
+    mask[1, 5:] = 0
+    mask[3, 2:] = 0
+    return target, mask
+
+
+def test_zero_when_student_reproduces_teacher() -> None:
+    target, mask = batch()
+    assert normalised_mse(target.clone(), target, mask).item() == 0.0
+
+
+def test_one_for_the_per_dimension_mean_predictor() -> None:
+    target, mask = batch()
+    valid = mask.bool()
+    mean = target[valid].mean(0)
+    pred = mean.expand_as(target).clone()
+    assert abs(normalised_mse(pred, target, mask).item() - 1.0) < 1e-5
+
+
+def test_padding_is_ignored() -> None:
+    target, mask = batch()
+    pred = target.clone()
+    pred[~mask.bool()] = 1e6  # garbage where there are no tokens
+    assert normalised_mse(pred, target, mask).item() == 0.0
+
+
+def test_metric_uses_the_mean_over_all_batches() -> None:
+    metric = NormalisedMSE(16)
+    targets = [batch(s) for s in range(3)]
+    all_t = torch.cat([t[m.bool()] for t, m in targets])
+    mean = all_t.mean(0)
+    for t, m in targets:
+        metric.update(mean.expand_as(t), t, m)
+    assert abs(metric.compute().item() - 1.0) < 1e-5
+    metric.reset()
+    for t, m in targets:
+        metric.update(t, t, m)
+    assert metric.compute().item() == 0.0
+
+
+def test_identity_projection_student_equal_teacher_gives_zero(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
+    """The distillation module's loss is 0 when the student is the teacher and projections are identity."""
+    import copy
+
+    from kdnas.distill.module import DistillationModule
+
+    teacher = tiny_teacher.model
+    student = copy.deepcopy(teacher)
+    n = teacher.config.num_hidden_layers
+    module = DistillationModule(student, teacher, n, teacher.config.hidden_size, mapping="uniform")
+    with torch.no_grad():
+        for proj in module.projections:
+            proj.weight.copy_(torch.eye(proj.out_features))
+            proj.bias.zero_()
+    student.eval()
+    ids = torch.randint(5, 1000, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[0, 6:] = 0
+    assert module.loss({"input_ids": ids, "attention_mask": mask}).item() < 1e-6
