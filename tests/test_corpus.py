@@ -49,7 +49,9 @@ def make_locale_dir(root: Path, n: int = 300) -> Path:
     """A small catalog tree: five languages (with a shared German translation), English, junk, odd entries."""
     fake = {
         "fr": lambda i: f"Impossible d'ouvrir le fichier numéro {i} de l'archive",
-        "de": lambda i: "Die Datei konnte nicht geöffnet werden" if i % 40 == 0 else f"Datei {i} nicht geöffnet",
+        "de": lambda i: (
+            "Die Datei konnte nicht geöffnet werden" if i % 40 == 0 else f"Datei {i} nicht geöffnet"
+        ),
         "ru": lambda i: f"Не удалось открыть файл номер {i} в архиве",
         "ja": lambda i: f"アーカイブ内のファイル {i} を開けませんでした",
         "zh_CN": lambda i: f"无法打开归档中的文件 {i}",
@@ -59,13 +61,18 @@ def make_locale_dir(root: Path, n: int = 300) -> Path:
         entries["Too short"] = "Trop court"  # fewer than 4 words: dropped
         entries["Left untranslated in this catalog"] = "Left untranslated in this catalog"
         write_mo(root / lang / "LC_MESSAGES" / "demo.mo", entries)
-    write_mo(root / "fr" / "LC_MESSAGES" / "odd.mo", {
-        "_Open the selected file now": "_Ouvrir le fichier choisi maintenant",
-        "Deleted %d file from the disk\0Deleted %d files from the disk": "%d fichier supprimé\0%d fichiers supprimés",
-        "menu\x04Quit the whole application now": "Quitter toute l'application maintenant",
-        "%s: %d": "%s : %d",  # pure placeholders: dropped
-    })
-    write_mo(root / "en_GB" / "LC_MESSAGES" / "demo.mo", {sentence(i): sentence(i) + " (GB)" for i in range(n)})
+    write_mo(
+        root / "fr" / "LC_MESSAGES" / "odd.mo",
+        {
+            "_Open the selected file now": "_Ouvrir le fichier choisi maintenant",
+            "Deleted %d file from the disk\0Deleted %d files from the disk": "%d fichier supprimé\0%d fichiers supprimés",
+            "menu\x04Quit the whole application now": "Quitter toute l'application maintenant",
+            "%s: %d": "%s : %d",  # pure placeholders: dropped
+        },
+    )
+    write_mo(
+        root / "en_GB" / "LC_MESSAGES" / "demo.mo", {sentence(i): sentence(i) + " (GB)" for i in range(n)}
+    )
     (root / "de" / "LC_MESSAGES" / "broken.mo").write_bytes(b"not a catalog at all")
     return root
 
@@ -119,7 +126,8 @@ def script_of(text: str) -> str | None:
         ("%-10.3lu bytes and %'d left", "bytes and left"),
         ("Qt style %1 and %2 args", "Qt style and args"),
         ("It is 100% of the files at 50%% speed", "It is 100% of the files at 50% speed"),
-        ("<b>Bold</b> and <a href=\"x\">link</a> text", "Bold and link text"),
+        ("Files removed by %s:\n%%sPlease move them", "Files removed by : Please move them"),
+        ('<b>Bold</b> and <a href="x">link</a> text', "Bold and link text"),
         ("Use &amp; wisely", "Use & wisely"),
         ("git add <pathspec> now", "git add now"),
         ("Line one\nline two\ttabbed   end", "Line one line two tabbed end"),
@@ -201,7 +209,9 @@ def test_gettext_bad_settings(locale_dir: Path, cache: Path) -> None:
     with pytest.raises(ConfigError, match=r"data\.fractions"):
         load_gettext_corpus(str(locale_dir), fractions={"train": 0.9, "test": 0.1})
     with pytest.raises(ConfigError, match=r"data\.fractions.*sum to 1"):
-        load_gettext_corpus(str(locale_dir), fractions={"train": 0.9, "proxy": 0.1, "validation": 0.1, "test": 0.1})
+        load_gettext_corpus(
+            str(locale_dir), fractions={"train": 0.9, "proxy": 0.1, "validation": 0.1, "test": 0.1}
+        )
     with pytest.raises(ConfigError, match=r"data\.max_texts"):
         load_gettext_corpus(str(locale_dir), max_texts={"dev": 10})
 
@@ -223,10 +233,11 @@ def test_gettext_cache_is_reused(locale_dir: Path, cache: Path, monkeypatch: pyt
 def test_gettext_cache_follows_the_catalogs(tmp_path: Path, cache: Path) -> None:
     root = make_locale_dir(tmp_path / "locale", n=250)
     before = load_gettext_corpus(str(root))
-    write_mo(root / "uk" / "LC_MESSAGES" / "demo.mo", {sentence(i): f"Не вдалося відкрити {i}" for i in range(250)})
+    write_mo(
+        root / "uk" / "LC_MESSAGES" / "demo.mo", {sentence(i): f"Не вдалося відкрити {i}" for i in range(250)}
+    )
     after = load_gettext_corpus(str(root))
     assert "uk" in corpus_stats(after)["pairs_per_language"]
-    assert sum(map(len, after.splits.values().__iter__().__next__().pairs[:0])) == 0  # noqa: RUF015
     assert len(after.pairs("train")) > len(before.pairs("train"))
     assert len(list(cache.glob("gettext-*.jsonl.gz"))) == 1  # the stale version was removed
 
@@ -237,7 +248,10 @@ def test_gettext_too_little_text(tmp_path: Path, cache: Path) -> None:
         load_gettext_corpus(str(tmp_path / "empty"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_gettext_corpus(str(tmp_path / "missing"))
-    write_mo(tmp_path / "few" / "fr" / "LC_MESSAGES" / "a.mo", {sentence(i): f"Fichier {i} introuvable" for i in range(5)})
+    write_mo(
+        tmp_path / "few" / "fr" / "LC_MESSAGES" / "a.mo",
+        {sentence(i): f"Fichier {i} introuvable" for i in range(5)},
+    )
     with pytest.raises(ConfigError, match="5 pairs kept, need 200"):
         load_gettext_corpus(str(tmp_path / "few"))
 
@@ -255,7 +269,7 @@ def real_corpus() -> Corpus:
 def test_real_corpus_splits_are_disjoint(real_corpus: Corpus) -> None:
     assert_disjoint(real_corpus)
     sizes = real_corpus.sizes()
-    assert sizes["train"] > 10 * sizes["test"] / 2 > 0
+    assert sizes["train"] > 5 * sizes["test"]
     assert all(sizes[s] > 1000 for s in SPLITS)
 
 
@@ -270,7 +284,7 @@ def test_real_corpus_is_multilingual(real_corpus: Corpus) -> None:
 
 
 def test_real_corpus_is_clean(real_corpus: Corpus) -> None:
-    placeholder = re.compile(r"%[sdu]|%\d\$|\{\d\}|<b>|\x1b|\n")
+    placeholder = re.compile(r"%[sdu](?!p\))|%\d\$|\{\d\}|<b>|\x1b|\n")  # "(%sp)" is a register
     texts = [t for p in real_corpus.pairs("test") for t in (p.source, p.translation)]
     assert not [t for t in texts if placeholder.search(t)][:5]
     assert all(gettext_corpus.count_words(p.source) >= 4 for p in real_corpus.pairs("test"))

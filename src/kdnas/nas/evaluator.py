@@ -1,0 +1,112 @@
+"""Distil one candidate on the proxy set and measure it: the expensive step of the search.
+
+:class:`ProxyEvaluator` builds the student, distils it for a fixed number of steps from the cached
+teacher states (a Lightning ``Trainer`` with the :class:`~kdnas.latency.callback.LatencyCallback`),
+computes the normalised loss on the proxy validation split, and returns a :class:`Measurement`. Any
+failure (non-finite loss, out of memory, an exception) becomes a ``failed`` measurement with its reason,
+so the search goes on.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+
+from kdnas.data.datamodule import DistillDataModule
+from kdnas.distill.module import DistillationModule
+from kdnas.latency.callback import LatencyCallback
+from kdnas.latency.profile import LatencyProfile
+from kdnas.models.student import count_parameters
+from kdnas.nas.arch import ArchSpec
+from kdnas.nas.store import Measurement
+
+log = logging.getLogger(__name__)
+
+StudentFactory = Callable[[ArchSpec], torch.nn.Module]
+ModuleFactory = Callable[[torch.nn.Module], DistillationModule]
+
+
+class ProxyEvaluator:
+    """Distils candidates on the proxy set.
+
+    Args:
+        build_student: architecture -> student model (the teacher's family, possibly teacher-initialised).
+        build_module: student -> :class:`DistillationModule` (teacher-free when the data carries cached states).
+        datamodule: proxy split as ``train`` and the proxy validation split as ``validation``.
+        profile: the latency profile of the budget.
+        trainer_kwargs: passed to every candidate's ``lightning.Trainer`` (``max_steps`` etc.).
+        teacher_ms: the teacher's latency, to log the speed-up.
+    """
+
+    def __init__(
+        self,
+        build_student: StudentFactory,
+        build_module: ModuleFactory,
+        datamodule: DistillDataModule,
+        profile: LatencyProfile,
+        trainer_kwargs: dict[str, Any],
+        teacher_ms: float | None = None,
+    ) -> None:
+        self.build_student = build_student
+        self.build_module = build_module
+        self.datamodule = datamodule
+        self.profile = profile
+        self.trainer_kwargs = trainer_kwargs
+        self.teacher_ms = teacher_ms
+        self.teacher_forward_calls = 0
+
+    def __call__(self, arch: ArchSpec, seed: int = 0) -> Measurement:
+        started = time.time()
+        try:
+            return self._evaluate(arch, seed, started)
+        except (Exception, torch.cuda.OutOfMemoryError) as exc:  # a failed candidate must not end the search
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            log.warning("candidate %s failed: %s", arch.short_name, reason)
+            log.debug("%s", traceback.format_exc())
+            return Measurement(arch, "failed", reason=reason, wall_seconds=time.time() - started)
+        finally:
+            gc.collect()
+
+    def _evaluate(self, arch: ArchSpec, seed: int, started: float) -> Measurement:
+        L.seed_everything(seed, workers=True, verbose=False)
+        student = self.build_student(arch)
+        module = self.build_module(student)
+        latency = LatencyCallback(self.profile, model_attr="student", teacher_ms=self.teacher_ms)
+        trainer = L.Trainer(
+            callbacks=[latency],
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            check_val_every_n_epoch=None,
+            val_check_interval=10**9,  # no validation while fitting: once, after, on the whole split
+            **self.trainer_kwargs,
+        )
+        trainer.fit(module, datamodule=self.datamodule)
+        val = trainer.validate(module, datamodule=self.datamodule, verbose=False)
+        self.teacher_forward_calls += module.teacher_forward_calls
+        loss = float(val[0]["val/loss"]) if val else float("nan")
+        if not torch.isfinite(torch.tensor(loss)):
+            raise FloatingPointError(f"non-finite proxy validation loss ({loss})")
+        result = latency.result
+        if result is None:
+            raise RuntimeError("the latency callback produced no measurement")
+        return Measurement(
+            arch,
+            "ok",
+            parameters=count_parameters(student),
+            parameters_without_embeddings=count_parameters(student, include_embeddings=False),
+            loss=loss,
+            latency_median_ms=result.median_ms,
+            latency_p90_ms=result.p90_ms,
+            latency_cv=result.cv,
+            wall_seconds=time.time() - started,
+        )

@@ -1,0 +1,169 @@
+"""The persistent candidate store (SQLite): what makes a search resumable and shareable.
+
+Two tables:
+
+- ``measurements``: one row per (setting, architecture) — the proxy loss and latency of a distilled
+  candidate, where *setting* hashes everything that determines them (teacher, proxy set, distillation
+  settings, latency profile). A row is written as soon as a candidate finishes, in one transaction; a
+  killed search loses at most the candidate in progress. Parallel jobs (Hydra multirun) may share one
+  database file: SQLite's locking serialises writers, and an insert of an existing key is ignored.
+- ``proposals``: the candidates each episode of a run chose, written before they are distilled, so a
+  resumed run evaluates exactly the same candidates it would have.
+- ``meta``: small key/value facts of a run (the teacher's latency, so a resumed run scores alike).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kdnas.nas.arch import ArchSpec
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS measurements (
+    setting TEXT NOT NULL,
+    arch_id TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    parameters INTEGER,
+    parameters_without_embeddings INTEGER,
+    loss REAL,
+    latency_median_ms REAL,
+    latency_p90_ms REAL,
+    latency_cv REAL,
+    wall_seconds REAL,
+    run TEXT,
+    created REAL,
+    PRIMARY KEY (setting, arch_id)
+);
+CREATE TABLE IF NOT EXISTS proposals (
+    run TEXT NOT NULL,
+    episode INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    arch_id TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    mode TEXT,
+    PRIMARY KEY (run, episode, slot)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass
+class Measurement:
+    """What distilling one candidate on the proxy set measured."""
+
+    arch: ArchSpec
+    status: str  # ok | failed
+    reason: str = ""
+    parameters: int = 0
+    parameters_without_embeddings: int = 0
+    loss: float = float("nan")
+    latency_median_ms: float = float("nan")
+    latency_p90_ms: float = float("nan")
+    latency_cv: float = float("nan")
+    wall_seconds: float = 0.0
+    run: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row.pop("extra")
+        row["arch"] = json.dumps(self.arch.to_dict(), sort_keys=True)
+        return row
+
+
+class CandidateStore:
+    """SQLite-backed store; safe to open from several processes at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=60.0)
+        try:
+            db.execute("PRAGMA busy_timeout = 60000")
+            with db:  # one transaction: committed on success, rolled back on error
+                yield db
+        finally:
+            db.close()
+
+    # --- measurements --------------------------------------------------------------------------------
+    def put(self, setting: str, m: Measurement) -> None:
+        row = m.to_row()
+        row.update(setting=setting, arch_id=m.arch.arch_id, created=time.time())
+        columns = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        with self._connect() as db:
+            db.execute(f"INSERT OR IGNORE INTO measurements ({columns}) VALUES ({marks})", row)
+
+    def get(self, setting: str, arch_id: str) -> Measurement | None:
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute(
+                "SELECT * FROM measurements WHERE setting = ? AND arch_id = ?", (setting, arch_id)
+            ).fetchone()
+        return _measurement(row) if row else None
+
+    def all(self, setting: str) -> list[Measurement]:
+        with self._connect() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute("SELECT * FROM measurements WHERE setting = ? ORDER BY created", (setting,)).fetchall()
+        return [_measurement(r) for r in rows]
+
+    # --- proposals -------------------------------------------------------------------------------------
+    def save_proposals(self, run: str, episode: int, archs: list[ArchSpec], modes: list[str]) -> None:
+        with self._connect() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO proposals VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (run, episode, slot, a.arch_id, json.dumps(a.to_dict(), sort_keys=True), mode)
+                    for slot, (a, mode) in enumerate(zip(archs, modes, strict=True))
+                ],
+            )
+
+    def proposals(self, run: str, episode: int) -> list[tuple[ArchSpec, str]] | None:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT arch, mode FROM proposals WHERE run = ? AND episode = ? ORDER BY slot", (run, episode)
+            ).fetchall()
+        return [(ArchSpec.from_dict(json.loads(a)), mode) for a, mode in rows] if rows else None
+
+    # --- meta ----------------------------------------------------------------------------------------
+    def meta(self, key: str) -> Any:
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._connect() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+
+def _measurement(row: sqlite3.Row) -> Measurement:
+    d = dict(row)
+    nan = float("nan")
+    return Measurement(
+        arch=ArchSpec.from_dict(json.loads(d["arch"])),
+        status=d["status"],
+        reason=d["reason"] or "",
+        parameters=d["parameters"] or 0,
+        parameters_without_embeddings=d["parameters_without_embeddings"] or 0,
+        loss=nan if d["loss"] is None else d["loss"],
+        latency_median_ms=nan if d["latency_median_ms"] is None else d["latency_median_ms"],
+        latency_p90_ms=nan if d["latency_p90_ms"] is None else d["latency_p90_ms"],
+        latency_cv=nan if d["latency_cv"] is None else d["latency_cv"],
+        wall_seconds=d["wall_seconds"] or 0.0,
+        run=d["run"] or "",
+    )
