@@ -38,3 +38,15 @@ def hydra_cfg() -> Iterator[object]:
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         yield compose
     GlobalHydra.instance().clear()
+
+
+def compose_config(name: str, overrides: list[str], output_dir: Path) -> object:
+    """The project's real config ``name`` with ``overrides``, writing to ``output_dir`` (no Hydra run)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(name, overrides=[*overrides, f"paths.output_dir={output_dir}"])
+    GlobalHydra.instance().clear()
+    return cfg

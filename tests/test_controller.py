@@ -56,7 +56,9 @@ def synthetic_reward(a: ArchSpec) -> float:
     )
 
 
-def run_search(ctrl: Controller, seed: int, episodes: int, k: int, pool_size: int = 32) -> list[list[ArchSpec]]:
+def run_search(
+    ctrl: Controller, seed: int, episodes: int, k: int, pool_size: int = 32
+) -> list[list[ArchSpec]]:
     """Propose/observe loop with the synthetic reward; returns every episode's proposal."""
     rng = np.random.default_rng(seed)
     seen: set[str] = set()
@@ -255,7 +257,9 @@ def test_predictor_learns_a_synthetic_reward(cls: type[LSTMController]) -> None:
     assert all(o.prev_best == best0 == o.global_best for o in ctrl.history if o.episode == 1)
 
 
-def test_training_is_quiet_and_leaves_global_state(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_is_quiet_and_leaves_global_state(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     threads = torch.get_num_threads()
     rng_state = torch.random.get_rng_state()
     with caplog.at_level(logging.INFO):

@@ -168,9 +168,32 @@ def test_gettext_corpus_small(locale_dir: Path, cache: Path) -> None:
         assert set(corpus.texts(split)) == pairs_texts
         assert len(corpus.texts(split)) == len(pairs_texts)  # unique
     assert sum(len({p.source for p in corpus.pairs(s)}) for s in SPLITS) == 300 + 3
+    shared = "Die Datei konnte nicht geöffnet werden"  # translates sources of several splits
+    assert sum(shared in all_texts(corpus, s) for s in SPLITS) == 1
     stats = corpus_stats(corpus)
     assert stats["languages"] == 5
     assert stats["texts"] == corpus.sizes()
+
+
+def test_shared_texts_stay_in_one_split() -> None:
+    groups = {
+        "train": {
+            "Open the file now please": {"fr": "Ouvrir", "de": "Öffnen"},
+            "Only one here ok": {"fr": "Seul"},
+        },
+        "proxy": {"Please open the file now": {"fr": "Ouvrir", "de": "Öffne"}},
+        "validation": {"Another sentence of four": {"xx": "Open the file now please"}},  # = a train source
+        "test": {"Yet another sentence here": {"fr": "Ouvrir", "de": "Öffne"}},
+    }
+    assert gettext_corpus._drop_cross_split_texts(groups) == 4
+    # "Ouvrir" translates one source in train, proxy and test: the tie goes to the earliest split.
+    assert groups["train"] == {
+        "Open the file now please": {"fr": "Ouvrir", "de": "Öffnen"},
+        "Only one here ok": {"fr": "Seul"},
+    }
+    assert groups["proxy"] == {"Please open the file now": {"de": "Öffne"}}
+    assert groups["validation"] == {}  # its only translation is a train source
+    assert groups["test"] == {}
 
 
 def test_gettext_corpus_is_deterministic(locale_dir: Path, cache: Path) -> None:

@@ -89,9 +89,9 @@ def test_arch_accepts_numpy_ints() -> None:
 
 def test_from_dict_missing_and_unknown_keys() -> None:
     partial = {k: v for k, v in BASE.items() if k != "hidden_act"}
-    with pytest.raises(ConfigError, match="missing key.*hidden_act"):
+    with pytest.raises(ConfigError, match=r"missing key.*hidden_act"):
         ArchSpec.from_dict(partial)
-    with pytest.raises(ConfigError, match="unknown key.*num_layers"):
+    with pytest.raises(ConfigError, match=r"unknown key.*num_layers"):
         ArchSpec.from_dict({**BASE, "num_layers": 3})
     with pytest.raises(ConfigError, match="mapping"):
         ArchSpec.from_dict([1, 2, 3])  # type: ignore[arg-type]
@@ -128,12 +128,13 @@ def test_arch_id_is_stable_and_distinct(tmp_path: Path) -> None:
     assert len(ids) == 1800  # every distinct spec, a distinct id
     assert arch(hidden_act="relu").arch_id != a.arch_id
     # Same id in a fresh interpreter with a different hash seed (no dependence on Python's hash()).
-    code = (
-        "from kdnas.nas.arch import ArchSpec; "
-        f"print(ArchSpec(**{BASE!r}).arch_id)"
-    )
+    code = f"from kdnas.nas.arch import ArchSpec; print(ArchSpec(**{BASE!r}).arch_id)"
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "123"}
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "123"},
     )
     assert out.stdout.strip() == a.arch_id
 
@@ -143,7 +144,13 @@ def test_arch_id_is_stable_and_distinct(tmp_path: Path) -> None:
     [
         arch(),
         arch(num_hidden_layers=1, hidden_size=128, num_attention_heads=2, intermediate_size=256),
-        arch(num_hidden_layers=3, hidden_size=576, num_attention_heads=12, intermediate_size=384, hidden_act="relu"),
+        arch(
+            num_hidden_layers=3,
+            hidden_size=576,
+            num_attention_heads=12,
+            intermediate_size=384,
+            hidden_act="relu",
+        ),
     ],
     ids=lambda a: a.short_name,
 )
@@ -282,7 +289,6 @@ def test_sample_without_replacement_and_exclusion() -> None:
 def test_grid_order_is_the_product_of_choices() -> None:
     space = tiny_space()
     expected = [
-        ArchSpec(*combo)
-        for combo in itertools.product([1, 2], [64], [2, 4], [64, 128], ["gelu", "relu"])
+        ArchSpec(*combo) for combo in itertools.product([1, 2], [64], [2, 4], [64, 128], ["gelu", "relu"])
     ]
     assert space.all_valid() == expected

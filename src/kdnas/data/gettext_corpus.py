@@ -21,6 +21,7 @@ import glob
 import gzip
 import hashlib
 import json
+import logging
 import os
 import random
 import re
@@ -35,6 +36,8 @@ from kdnas.data.corpus import SPLITS, Corpus, CorpusSplit, TranslationPair, spli
 from kdnas.data.text_files import check_fractions, check_max_texts
 from kdnas.errors import ConfigError
 from kdnas.paths import cache_root
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LOCALE_DIR = "/usr/share/locale"
 # Fewer pairs than this is too little to distil on or evaluate with.
@@ -250,8 +253,9 @@ class Extraction:
 def _extract(catalogs: Sequence[tuple[str, str]], keep: _Filter) -> Extraction:
     """Read and clean every catalog; the first translation per (source, language) in path order wins.
 
-    One process: on 2 shared cores a pool of 2 workers was slower (cold: 15.6 s in-process, 21.2 s with
-    two spawned workers), as reading and cleaning are cheap next to moving 650k strings between processes.
+    One process: on the 2 (shared) cores of the development machine a pool of 2 spawned workers was
+    slower in three trials (10-16 s in-process against 15-21 s), and a pool needs ``spawn`` (torch threads
+    make ``fork`` unsafe), which re-imports the caller's ``__main__``.
     """
     start = time.perf_counter()
     translations: dict[str, dict[str, str]] = defaultdict(dict)
@@ -355,8 +359,19 @@ def extract_gettext(
     if (cached := _read_cache(cache)) is not None:
         return cached
     extraction = _extract(catalogs, keep)
+    log.info(
+        "gettext: read %d of %d catalogs in %.1f s: %d pairs, %d English sources",
+        extraction.files_read,
+        extraction.files_found,
+        extraction.seconds,
+        extraction.num_pairs(),
+        len(extraction.translations),
+    )
     if extraction.num_pairs():
-        _write_cache(cache, extraction)
+        try:
+            _write_cache(cache, extraction)
+        except OSError as err:  # a read-only cache costs time on the next run, not this result
+            log.warning("gettext: cannot write the cache %s (%s); the next run extracts again", cache, err)
     return extraction
 
 

@@ -20,8 +20,19 @@ from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from kdnas.distill.losses import NormalisedMSE, normalised_mse
 from kdnas.distill.mapping import LayerMapping, layer_mapping
+from kdnas.errors import ConfigError
 
 Batch = Mapping[str, torch.Tensor]
+
+
+@torch.no_grad()
+def truncated_identity_(projection: nn.Linear, block: int) -> None:
+    """Set ``projection`` to copy input dim ``d`` to output ``j * block + d`` of every output block ``j``."""
+    projection.weight.zero_()
+    projection.bias.zero_()
+    d = min(projection.in_features, block)
+    for start in range(0, projection.out_features, block):
+        projection.weight[start : start + d, :d] += torch.eye(d)
 
 
 class DistillationModule(L.LightningModule):
@@ -35,6 +46,9 @@ class DistillationModule(L.LightningModule):
         mapping: ``uniform``, ``last`` or ``uniform_last``.
         include_embeddings: also distil the embedding output.
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up then linear decay to zero.
+        projection_init: ``identity`` (each projection starts by copying the student's dimensions onto
+            the teacher's first ones: a teacher-initialised student starts near its teacher, which matters
+            in a 40-step proxy distillation) or ``random`` (PyTorch's default).
     """
 
     def __init__(
@@ -48,6 +62,7 @@ class DistillationModule(L.LightningModule):
         lr: float = 5e-4,
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
+        projection_init: str = "identity",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["student", "teacher"])
@@ -60,6 +75,11 @@ class DistillationModule(L.LightningModule):
         self.projections = nn.ModuleList(
             nn.Linear(h_s, teacher_hidden_size * len(targets)) for _, targets in self.layer_map.pairs
         )
+        if projection_init not in ("identity", "random"):
+            raise ConfigError(f"distill.projection_init={projection_init!r} is not one of ['identity', 'random']")
+        if projection_init == "identity":
+            for projection in self.projections:
+                truncated_identity_(projection, teacher_hidden_size)
         n_targets = sum(len(t) for _, t in self.layer_map.pairs)
         self.val_metrics = nn.ModuleList(NormalisedMSE(teacher_hidden_size) for _ in range(n_targets))
         self.test_metrics = nn.ModuleList(NormalisedMSE(teacher_hidden_size) for _ in range(n_targets))

@@ -147,7 +147,9 @@ class ArchSpec:
             ConfigError: not a mapping, missing or unknown keys (named), wrong types, invalid values.
         """
         if not isinstance(data, Mapping):
-            raise ConfigError(f"arch: expected a mapping with keys {', '.join(FIELDS)}, got {type(data).__name__}")
+            raise ConfigError(
+                f"arch: expected a mapping with keys {', '.join(FIELDS)}, got {type(data).__name__}"
+            )
         keys = {str(k) for k in data if not str(k).startswith("_")}
         missing = [f for f in FIELDS if f not in keys]
         unknown = sorted(keys - set(FIELDS))
@@ -208,7 +210,11 @@ class ArchSpec:
         per_layer = 4 * h * h + 2 * h * f + 9 * h + f
         total = self.num_hidden_layers * per_layer
         if include_embeddings:
-            for name, value in (("vocab_size", vocab_size), ("max_position", max_position), ("type_vocab", type_vocab)):
+            for name, value in (
+                ("vocab_size", vocab_size),
+                ("max_position", max_position),
+                ("type_vocab", type_vocab),
+            ):
                 if not _is_int(value) or value < 0:
                     raise ValueError(f"param_count: {name} must be a non-negative integer, got {value!r}")
             # word + position + token-type tables, and the embedding LayerNorm (weight + bias).

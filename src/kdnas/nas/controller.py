@@ -207,7 +207,7 @@ class Controller(ABC):
     def predict(self, archs: Sequence[ArchSpec]) -> np.ndarray:
         """Predicted rewards of ``archs`` in the current context, shape ``(len(archs),)``, float64."""
 
-    def _after_observe(self) -> None:
+    def _after_observe(self) -> None:  # noqa: B027 - an optional hook, deliberately a no-op here
         """Hook called at the end of :meth:`observe` (predictors train here)."""
 
     # -- observations ------------------------------------------------------------------------------
@@ -291,8 +291,8 @@ class Controller(ABC):
     def _extra_state(self) -> dict[str, Any]:
         return {}
 
-    def _load_extra_state(self, extra: dict[str, Any]) -> None:
-        pass
+    def _load_extra_state(self, extra: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore what :meth:`_extra_state` saved (subclasses with weights override both)."""
 
     def save(self, path: str | Path) -> Path:
         """Write configuration, space, history, prediction log (and weights) to ``path`` (torch.save)."""
@@ -466,9 +466,11 @@ class _NeuralController(EpsilonGreedyController, L.LightningModule):
         # Reward standardisation (z-score) fitted on the history at each update.
         self.target_mean = 0.0
         self.target_std = 1.0
-        # Initialise weights from the controller's own seed without touching the global RNG.
+        # Initialise weights from the controller's own seed without touching the global RNG (the CPU
+        # generator only: torch.manual_seed would also reseed CUDA, which fork_rng(devices=[]) does not
+        # restore).
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
+            torch.default_generator.manual_seed(self.seed)
             self.embeddings = nn.ModuleList(nn.Embedding(c + 1, self.embed_dim) for c in self.cards)
             self._build()
         self.eval()
@@ -524,9 +526,13 @@ class _NeuralController(EpsilonGreedyController, L.LightningModule):
         # One pass of exactly train_steps batches, sampled with replacement from a per-update seed:
         # deterministic, and no per-epoch overhead for a dataset of a few dozen rows.
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.n_updates)
-        sampler = RandomSampler(dataset, replacement=True, num_samples=self.train_steps * batch_size, generator=generator)
-        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler)
-        with _quiet_lightning(), _one_thread():
+        sampler = RandomSampler(
+            dataset, replacement=True, num_samples=self.train_steps * batch_size, generator=generator
+        )
+        loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, generator=generator)
+        # fork_rng: training (e.g. the DataLoader's worker seed) must not advance the global torch RNG
+        # that the distillation code relies on.
+        with _quiet_lightning(), _one_thread(), torch.random.fork_rng(devices=[]):
             trainer = L.Trainer(
                 max_steps=self.train_steps,
                 accelerator="cpu",

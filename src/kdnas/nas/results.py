@@ -70,7 +70,8 @@ def score(m: Measurement, budget: LatencyBudget, teacher_ms: float, episode: int
     if m.status != "ok":
         return Candidate(m, episode, source, float("nan"), float("nan"), False)
     result = budget.reward(teacher_ms)(m.loss, m.latency_median_ms, teacher_ms)
-    return Candidate(m, episode, source, result.reward, result.speedup, result.feasible)
+    # over budget is infeasible only in hard mode; the soft reward already penalises the latency
+    return Candidate(m, episode, source, result.reward, result.speedup, result.feasible or not budget.hard)
 
 
 def write_candidates_csv(path: Path, candidates: Sequence[Candidate]) -> None:

@@ -75,7 +75,9 @@ class Reward:
                 "METHOD.md uses about -0.07"
             )
         if not _finite(self.beta) or self.beta <= 0:
-            raise ConfigError(f"latency_budget.beta: must be a positive number (1 / speedup), got {self.beta!r}")
+            raise ConfigError(
+                f"latency_budget.beta: must be a positive number (1 / speedup), got {self.beta!r}"
+            )
         clip = tuple(self.loss_clip)
         if len(clip) != 2 or not all(_finite(c) for c in clip) or not 0.0 <= clip[0] < clip[1] <= 1.0:
             raise ConfigError(
@@ -142,7 +144,9 @@ class Reward:
                 instead of rewarding it), or non-positive/non-finite latencies.
         """
         if not _finite(loss):
-            raise ValueError(f"loss must be a finite number, got {loss!r}; mark the candidate as failed instead")
+            raise ValueError(
+                f"loss must be a finite number, got {loss!r}; mark the candidate as failed instead"
+            )
         for name, value in (("student_ms", student_ms), ("teacher_ms", teacher_ms)):
             if not _finite(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive finite latency, got {value!r}")

@@ -227,7 +227,9 @@ class SearchSpace:
         excluded = set(exclude or ())
         pool = [a for a in self._valid if a.arch_id not in excluded]
         if n < 0 or n > len(pool):
-            raise ValueError(f"cannot sample {n} architectures: {len(pool)} valid ones are left (of {self.size})")
+            raise ValueError(
+                f"cannot sample {n} architectures: {len(pool)} valid ones are left (of {self.size})"
+            )
         picks = rng.choice(len(pool), size=n, replace=False)
         return [pool[int(i)] for i in picks]
 
@@ -246,7 +248,9 @@ class SearchSpace:
             choices = getattr(self, d)
             value = getattr(arch, d)
             if value not in choices:
-                raise ValueError(f"{arch.short_name}: {d}={value!r} is not in this search space's {list(choices)}")
+                raise ValueError(
+                    f"{arch.short_name}: {d}={value!r} is not in this search space's {list(choices)}"
+                )
             codes.append(choices.index(value))
         return codes
 

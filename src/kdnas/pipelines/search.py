@@ -137,7 +137,8 @@ def teacher_latency(store: CandidateStore, teacher: Teacher, budget: LatencyBudg
 def leaderboard(candidates: list[Candidate], teacher_ms: float, n: int = 10) -> Table:
     table = Table(title=f"KD-NAS leaderboard (teacher {teacher_ms:.2f} ms)")
     for col in ("#", "architecture", "params (no emb.)", "loss", "ms", "speed-up", "reward", "status"):
-        table.add_column(col, justify="right" if col not in ("architecture", "status") else "left")
+        left = col in ("architecture", "status")
+        table.add_column(col, justify="left" if left else "right", no_wrap=left)
     ranked = sorted(candidates, key=lambda c: (not c.ok, -(c.reward if c.ok else -1)))
     for i, c in enumerate(ranked[:n], 1):
         m = c.measurement
@@ -233,8 +234,8 @@ class SearchRun:
                 for slot, arch in enumerate(archs):
                     progress.update(task, episode=f"{episode + 1}/{episodes}", slot=f"{slot + 1}/{len(archs)}",
                                     arch=arch.short_name)
-                    measurement, source = self.measure(evaluator, setting, arch, episode, slot)
-                    distilled += source == "distilled"
+                    measurement, source, fresh = self.measure(evaluator, setting, arch, episode, slot)
+                    distilled += fresh
                     candidate = score(measurement, self.budget, teacher_ms, episode, source)
                     self.record(candidate, teacher_ms)
                     rewards.append(candidate.reward if candidate.ok else math.nan)
@@ -248,15 +249,21 @@ class SearchRun:
             progress.update(task, total=len(self.candidates))
         return distilled
 
-    def measure(self, evaluator: ProxyEvaluator, setting: str, arch: ArchSpec, episode: int, slot: int) -> tuple[Measurement, str]:
-        """The stored measurement if there is one (resume / shared), else distil now and store it."""
+    def measure(
+        self, evaluator: ProxyEvaluator, setting: str, arch: ArchSpec, episode: int, slot: int
+    ) -> tuple[Measurement, str, bool]:
+        """``(measurement, source, distilled now)``: the stored one if any (resume / shared), else distil now.
+
+        ``source`` is ``distilled`` for this job's own candidates (also after a resume) and ``reused``
+        for a measurement another job stored.
+        """
         existing = self.store.get(setting, arch.arch_id)
         if existing is not None:
-            return existing, "reused" if existing.run != RUN else "distilled"
+            return existing, "reused" if existing.run != RUN else "distilled", False
         m = evaluator(arch, seed=int(self.cfg.search.seed) * 1000 + episode * 100 + slot)
         m.run = RUN
         self.store.put(setting, m)
-        return m, "distilled"
+        return m, "distilled", True
 
     def record(self, c: Candidate, teacher_ms: float) -> None:
         self.candidates.append(c)
@@ -296,7 +303,7 @@ class SearchRun:
             "teacher": teacher.name,
             "teacher_latency_ms": teacher_ms,
             "candidates": len(self.candidates),
-            "distilled": distilled,
+            "distilled_this_session": distilled,
             "failed": sum(not c.ok for c in self.candidates),
             "best": None if winner is None else {**winner.row(), "arch": winner.arch.to_dict()},
             "wall_seconds": round(time.time() - started, 1),
