@@ -169,7 +169,8 @@ def test_failed_candidates_are_kept_but_not_trained_on(make: Factory) -> None:
 
 def test_controller_configs_instantiate() -> None:
     for name, cls in (("lstm", LSTMController), ("mlp", MLPController), ("random", RandomController)):
-        cfg = OmegaConf.load(CONF / f"{name}.yaml")
+        root = OmegaConf.create({"search": {"seed": 0}, "controller": OmegaConf.load(CONF / f"{name}.yaml")})
+        cfg = root.controller  # the seed interpolates ${search.seed}, as in search.yaml
         assert cfg["_partial_"] is True
         ctrl = instantiate(cfg)(space=ME5)
         assert type(ctrl) is cls

@@ -7,7 +7,7 @@ distillation runs no teacher forward.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,18 +43,21 @@ class TokenizedSplit(Dataset):
 
 
 class Collator:
-    """Pads a batch; adds the cached teacher states ``(L_T + 1, B, T, H)`` when a cache is given."""
+    """Pads a batch; adds cached teacher states ``(n_layers, B, T, H)`` and their layer numbers when a cache is given."""
 
-    def __init__(self, pad_id: int, cache: TeacherCache | None = None) -> None:
+    def __init__(self, pad_id: int, cache: TeacherCache | None = None, layers: Sequence[int] | None = None) -> None:
         self.pad_id = pad_id
         self.cache = cache
+        self.layers = layers
 
     def __call__(self, items: list[tuple[int, np.ndarray]]) -> dict[str, torch.Tensor]:
         indices = [i for i, _ in items]
         input_ids, mask = pad_sequences([ids for _, ids in items], self.pad_id)
         batch = {"input_ids": input_ids, "attention_mask": mask, "index": torch.tensor(indices)}
         if self.cache is not None:
-            batch["teacher_hidden"] = self.cache.batch(indices, input_ids.shape[1])
+            batch["teacher_hidden"] = self.cache.batch(indices, input_ids.shape[1], self.layers)
+            if self.layers is not None:
+                batch["teacher_layers"] = torch.tensor(list(self.layers))
         return batch
 
 
@@ -101,6 +104,8 @@ class DistillDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.teacher_caches = dict(teacher_caches or {})
+        #: teacher layers to read from the caches (None: all); set per student from its layer mapping
+        self.teacher_layers: tuple[int, ...] | None = None
         self._splits: dict[str, TokenizedSplit] = {}
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else 0)
@@ -122,7 +127,7 @@ class DistillDataModule(L.LightningDataModule):
         return DataLoader(
             data,
             batch_sampler=sampler,
-            collate_fn=Collator(self.pad_id, cache),
+            collate_fn=Collator(self.pad_id, cache, self.teacher_layers),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -15,8 +15,8 @@ import fcntl
 import hashlib
 import json
 import shutil
-from contextlib import contextmanager
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -67,11 +67,15 @@ class TeacherCache:
         """``(n_tokens, L_T + 1, H)`` fp16."""
         return self.hidden[self.offsets[index] : self.offsets[index + 1]]
 
-    def batch(self, indices: Sequence[int], length: int) -> torch.Tensor:
-        """Right-padded ``(L_T + 1, B, T, H)`` float32 states of a batch."""
-        out = np.zeros((self.meta["layers"] + 1, len(indices), length, self.meta["hidden_size"]), dtype=np.float32)
+    def batch(self, indices: Sequence[int], length: int, layers: Sequence[int] | None = None) -> torch.Tensor:
+        """Right-padded ``(len(layers), B, T, H)`` float32 states of a batch (all ``L_T + 1`` layers by default).
+
+        Reading only the layers a student's mapping uses keeps the per-batch copy small.
+        """
+        picked = list(range(self.meta["layers"] + 1)) if layers is None else list(layers)
+        out = np.zeros((len(picked), len(indices), length, self.meta["hidden_size"]), dtype=np.float32)
         for row, i in enumerate(indices):
-            states = self.states(i)  # (n, L+1, H)
+            states = self.states(i)[:, picked]  # (n, len(picked), H)
             out[:, row, : states.shape[0]] = states.transpose(1, 0, 2)
         return torch.from_numpy(out)
 

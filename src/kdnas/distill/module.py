@@ -11,7 +11,7 @@ the data, in which case no teacher forward runs at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import lightning as L
 import torch
@@ -96,9 +96,13 @@ class DistillationModule(L.LightningModule):
     on_validation_start = on_test_start = on_fit_start
 
     # --- forward -------------------------------------------------------------------------------------
-    def teacher_hidden(self, batch: Batch) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    def teacher_hidden(self, batch: Batch) -> Mapping[int, torch.Tensor] | Sequence[torch.Tensor]:
+        """Teacher states indexable by hidden-state layer number (0 = embeddings)."""
         if "teacher_hidden" in batch:
-            return batch["teacher_hidden"]
+            states = batch["teacher_hidden"]
+            if "teacher_layers" in batch:  # only the mapped layers were read from the cache
+                return {int(layer): states[i] for i, layer in enumerate(batch["teacher_layers"].tolist())}
+            return states
         if self.teacher is None:
             raise RuntimeError("no teacher and no teacher_hidden in the batch")
         self.teacher_forward_calls += 1

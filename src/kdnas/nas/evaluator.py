@@ -78,6 +78,7 @@ class ProxyEvaluator:
         L.seed_everything(seed, workers=True, verbose=False)
         student = self.build_student(arch)
         module = self.build_module(student)
+        self.datamodule.teacher_layers = module.layer_map.teacher_layers  # read only what this student learns
         latency = LatencyCallback(self.profile, model_attr="student", teacher_ms=self.teacher_ms)
         trainer = L.Trainer(
             callbacks=[latency],

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -311,6 +312,7 @@ class SearchRun:
 
 
 def search(cfg: DictConfig) -> dict[str, Any]:
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning 2.6 on torch 2.13, once per Trainer
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     return SearchRun(cfg).run()
