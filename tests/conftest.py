@@ -46,7 +46,13 @@ def compose_config(name: str, overrides: list[str], output_dir: Path) -> object:
     from hydra.core.global_hydra import GlobalHydra
 
     GlobalHydra.instance().clear()
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(name, overrides=[*overrides, f"paths.output_dir={output_dir}"])
+        cfg = compose(name, overrides=[*overrides, f"paths.output_dir={output_dir}"], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # so ${hydra:...} interpolations resolve as in a real run
+    with open_dict(cfg):
+        del cfg["hydra"]
     GlobalHydra.instance().clear()
     return cfg

@@ -36,7 +36,7 @@ def run_search(*args: str, check: bool = True) -> subprocess.CompletedProcess[st
 
 @pytest.mark.slow
 def test_tiny_search_writes_every_output(tmp_path: Path) -> None:
-    proc = run_search("experiment=tiny", f"hydra.run.dir={tmp_path}")
+    proc = run_search("experiment=tiny", "search.shared_store=null", f"hydra.run.dir={tmp_path}")
     for name in OUTPUTS:
         assert (tmp_path / name).is_file(), name
     table = rows(tmp_path)
@@ -73,7 +73,8 @@ def test_same_seed_same_candidates_and_no_teacher_forward_on_reuse(tmp_path: Pat
 
 @pytest.mark.slow
 def test_resume_after_kill_loses_and_repeats_nothing(tmp_path: Path) -> None:
-    args = ["experiment=tiny", "logger=none", "search.episodes=3", "search.proxy_steps=40", f"hydra.run.dir={tmp_path}"]
+    args = ["experiment=tiny", "logger=none", "search.episodes=3", "search.proxy_steps=30", "search.shared_store=null",
+            f"hydra.run.dir={tmp_path}"]
     proc = subprocess.Popen([sys.executable, "search.py", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 600
@@ -103,7 +104,7 @@ def test_resume_after_kill_loses_and_repeats_nothing(tmp_path: Path) -> None:
 def test_unreachable_budget_names_the_fastest_architecture(tmp_path: Path) -> None:
     from kdnas.pipelines.search import search
 
-    cfg = compose_config("search", ["experiment=tiny", "logger=none", "latency_budget.speedup=10000"], tmp_path)
+    cfg = compose_config("search", ["experiment=tiny", "logger=none", "latency_budget.speedup=10000", "search.check_budget=true"], tmp_path)
     with pytest.raises(ConfigError, match=r"fastest architecture in the space, L1-H16-A\d-F32-\w+, measured"):
         search(cfg)
 

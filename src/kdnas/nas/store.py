@@ -10,11 +10,16 @@ Two tables:
 - ``proposals``: the candidates each episode of a run chose, written before they are distilled, so a
   resumed run evaluates exactly the same candidates it would have.
 - ``meta``: small key/value facts of a run (the teacher's latency, so a resumed run scores alike).
+- ``claims``: in a store shared by parallel jobs, who is distilling which candidate right now, so two
+  jobs that propose the same architecture distil it once: the second waits for the first's result.
+  A claim whose process died (same host) or that is older than ``stale_seconds`` is taken over.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -53,6 +58,15 @@ CREATE TABLE IF NOT EXISTS proposals (
     PRIMARY KEY (run, episode, slot)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
+    setting TEXT NOT NULL,
+    arch_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started REAL NOT NULL,
+    PRIMARY KEY (setting, arch_id)
+);
 """
 
 
@@ -122,6 +136,41 @@ class CandidateStore:
             rows = db.execute("SELECT * FROM measurements WHERE setting = ? ORDER BY created", (setting,)).fetchall()
         return [_measurement(r) for r in rows]
 
+    # --- claims (shared stores) ---------------------------------------------------------------------
+    def claim(self, setting: str, arch_id: str, owner: str, stale_seconds: float = 6 * 3600) -> bool:
+        """Try to become the one process distilling ``arch_id``; False if a live process already is."""
+        host, pid, now = socket.gethostname(), os.getpid(), time.time()
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")  # serialise claimers
+            row = db.execute(
+                "SELECT owner, host, pid, started FROM claims WHERE setting = ? AND arch_id = ?", (setting, arch_id)
+            ).fetchone()
+            if row is not None and row[0] != owner and not _claim_dead(row[1], row[2], row[3], stale_seconds):
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?)", (setting, arch_id, owner, host, pid, now)
+            )
+        return True
+
+    def release(self, setting: str, arch_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM claims WHERE setting = ? AND arch_id = ?", (setting, arch_id))
+
+    def wait_or_claim(
+        self, setting: str, arch_id: str, owner: str, poll: float = 1.0, stale_seconds: float = 6 * 3600
+    ) -> Measurement | None:
+        """The measurement once another job stores it, or None once this job holds the claim (distil it)."""
+        while True:
+            found = self.get(setting, arch_id)
+            if found is not None:
+                return found
+            if self.claim(setting, arch_id, owner, stale_seconds):
+                found = self.get(setting, arch_id)  # stored between our read and our claim
+                if found is not None:
+                    self.release(setting, arch_id)
+                return found
+            time.sleep(poll)
+
     # --- proposals -------------------------------------------------------------------------------------
     def save_proposals(self, run: str, episode: int, archs: list[ArchSpec], modes: list[str]) -> None:
         with self._connect() as db:
@@ -149,6 +198,20 @@ class CandidateStore:
     def set_meta(self, key: str, value: Any) -> None:
         with self._connect() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+
+def _claim_dead(host: str, pid: int, started: float, stale_seconds: float) -> bool:
+    if time.time() - started > stale_seconds:
+        return True
+    if host != socket.gethostname():
+        return False  # cannot see another machine's processes: trust the claim until it is stale
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _measurement(row: sqlite3.Row) -> Measurement:

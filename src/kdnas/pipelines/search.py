@@ -16,6 +16,8 @@ import hashlib
 import json
 import logging
 import math
+import os
+import socket
 import time
 import warnings
 from pathlib import Path
@@ -32,7 +34,7 @@ from rich.table import Table
 from kdnas.data.datamodule import DistillDataModule
 from kdnas.data.teacher_cache import ForwardCounter, TeacherCache, build_teacher_cache
 from kdnas.errors import ConfigError
-from kdnas.latency.measure import measure_latency
+from kdnas.latency.measure import measure_latency, measure_pair
 from kdnas.models.student import build_student
 from kdnas.models.teacher import Teacher
 from kdnas.nas.arch import ArchSpec
@@ -109,11 +111,16 @@ def estimated_cost(arch: ArchSpec, seq_len: int) -> float:
 
 
 def check_budget_reachable(space: SearchSpace, teacher: Teacher, budget: LatencyBudget, teacher_ms: float) -> None:
-    """Fail early when even the fastest architecture of the space misses the budget's target."""
+    """Fail early when even the fastest architecture of the space misses the budget's target.
+
+    The fastest architecture and the teacher are timed side by side (interleaved), and the check
+    compares their ratio, so a busy machine does not turn a reachable budget into an error.
+    """
     profile = budget.profile
     fastest = min(space.all_valid(), key=lambda a: estimated_cost(a, profile.seq_len))  # type: ignore[union-attr]
     model = build_student(fastest, teacher.model, init="random")
-    ms = measure_latency(model, profile).median_ms  # type: ignore[arg-type]
+    pair = measure_pair(model, teacher.model, profile)  # type: ignore[arg-type]
+    ms = teacher_ms / pair.speedup  # the fastest student's latency on the scale of the stored teacher time
     target = budget.target_ms(teacher_ms)
     if ms > target:
         raise ConfigError(
@@ -151,6 +158,21 @@ def leaderboard(candidates: list[Candidate], teacher_ms: float, n: int = 10) -> 
     return table
 
 
+def shared_store(cfg: DictConfig) -> CandidateStore | None:
+    """The store shared by every search over the same setting (``search.shared_store``: auto, a path, or null).
+
+    ``auto`` puts it in the cache directory, so the jobs of a multirun sweep over budgets, and later
+    searches, reuse each other's distilled candidates (rewards are recomputed for each budget).
+    """
+    where = cfg.search.get("shared_store", "auto")
+    if not where:
+        return None
+    if where == "auto":
+        root = Path(cfg.paths.cache_dir) if cfg.paths.cache_dir else cache_root()
+        return CandidateStore(root / "candidate_store.sqlite")
+    return CandidateStore(Path(str(where)).expanduser())
+
+
 class SearchRun:
     """One search job: owns the store, the controller and the outputs of its run directory."""
 
@@ -163,6 +185,8 @@ class SearchRun:
         self.budget: LatencyBudget = hydra.utils.instantiate(cfg.latency_budget, _convert_="all")
         self.controller: Controller = hydra.utils.instantiate(cfg.controller)(space=self.space)
         self.store = CandidateStore(self.out / "search.sqlite")
+        self.shared = shared_store(cfg)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{self.out}"
         self.candidates: list[Candidate] = []
         self.loggers: list[Any] = []
         self.console = Console()
@@ -177,7 +201,7 @@ class SearchRun:
         dm.teacher_caches = teacher_caches(cfg, teacher, dm)
         teacher_ms = teacher_latency(self.store, teacher, self.budget)
         log.info("budget %s", self.budget.describe(teacher_ms))
-        if not self.store.meta("budget_checked"):
+        if cfg.search.get("check_budget", True) and not self.store.meta("budget_checked"):
             check_budget_reachable(self.space, teacher, self.budget, teacher_ms)
             self.store.set_meta("budget_checked", True)
         setting = setting_key(cfg, teacher, dm, self.budget)
@@ -261,9 +285,22 @@ class SearchRun:
         existing = self.store.get(setting, arch.arch_id)
         if existing is not None:
             return existing, "reused" if existing.run != RUN else "distilled", False
-        m = evaluator(arch, seed=int(self.cfg.search.seed) * 1000 + episode * 100 + slot)
-        m.run = RUN
-        self.store.put(setting, m)
+        if self.shared is not None:
+            # another job of the sweep may have distilled it, or be distilling it now: wait for its result
+            found = self.shared.wait_or_claim(setting, arch.arch_id, self.owner)
+            if found is not None:
+                found.run = "shared"
+                self.store.put(setting, found)
+                return found, "reused", False
+        try:
+            m = evaluator(arch, seed=int(self.cfg.search.seed) * 1000 + episode * 100 + slot)
+            m.run = RUN
+            self.store.put(setting, m)
+            if self.shared is not None:
+                self.shared.put(setting, m)
+        finally:
+            if self.shared is not None:
+                self.shared.release(setting, arch.arch_id)
         return m, "distilled", True
 
     def record(self, c: Candidate, teacher_ms: float) -> None:
@@ -275,6 +312,10 @@ class SearchRun:
         finite = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
         for lg in self.loggers:
             lg.log_metrics(finite, step=len(self.candidates))
+            if hasattr(lg, "log_table"):  # W&B: the whole table so far, one row per candidate
+                table = [c.row() for c in self.candidates]
+                lg.log_table(key="candidates", columns=list(table[0]), data=[list(r.values()) for r in table],
+                             step=len(self.candidates))
 
     def finish(self, teacher: Teacher, teacher_ms: float, started: float, distilled: int) -> dict[str, Any]:
         target = self.budget.target_ms(teacher_ms)
@@ -287,7 +328,17 @@ class SearchRun:
         self.controller.save(self.out / "controller.pt")
         for lg in self.loggers:
             if hasattr(lg, "log_image"):
-                lg.log_image(key="pareto", images=[str(plot)])
+                lg.log_image(key="pareto", images=[str(plot)], step=len(self.candidates))
+            if winner is not None and hasattr(lg, "experiment") and hasattr(lg.experiment, "log_artifact"):
+                import wandb
+
+                artifact = wandb.Artifact(f"best_arch-{self.budget.name}", type="architecture",
+                                          metadata={**winner.row(), "budget": self.budget.name})
+                artifact.add_file(str(self.out / "best_arch.yaml"))
+                artifact.add_file(str(self.out / "recommendations.yaml"))
+                lg.experiment.log_artifact(artifact)
+                lg.experiment.summary.update({"best/reward": winner.reward, "best/arch": winner.arch.short_name,
+                                              "best/speedup": winner.speedup, "best/loss": winner.measurement.loss})
             lg.finalize("success")
         from kdnas.pipelines.train import _finish_wandb
 

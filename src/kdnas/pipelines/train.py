@@ -95,6 +95,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     for lg in trainer.loggers:
         lg.log_metrics({"final/val_loss": summary["val_loss"]}, step=trainer.global_step)
+        if hasattr(lg, "experiment") and hasattr(lg.experiment, "summary"):  # W&B: the final report
+            lg.experiment.summary.update({f"final/{k}": v for k, v in summary.items() if not isinstance(v, dict)})
         lg.finalize("success")
     _finish_wandb()
     log.info("student written to %s (val loss %.4f)", student_dir, summary["val_loss"])
