@@ -26,6 +26,8 @@ Device = Literal["cpu", "cuda"]
 #: Runtime name -> ``"module:attribute"`` of its runner factory (resolved lazily at measurement time).
 RUNTIMES: dict[str, str] = {
     "pytorch": "kdnas.latency.measure:pytorch_runner",
+    "onnxruntime": "kdnas.deploy.onnx:onnxruntime_runner",
+    "onnxruntime_int8": "kdnas.deploy.onnx:onnxruntime_int8_runner",
 }
 
 _DEVICES: tuple[str, ...] = ("cpu", "cuda")

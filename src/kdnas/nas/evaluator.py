@@ -99,7 +99,10 @@ class ProxyEvaluator:
             raise FloatingPointError(f"non-finite proxy validation loss ({loss})")
         result = latency.result
         if result is None:
-            raise RuntimeError("the latency callback produced no measurement")
+            if trainer.is_global_zero:
+                raise RuntimeError("the latency callback produced no measurement")
+            # other DDP ranks do not time the student: rank 0 broadcasts its measurement
+            return Measurement(arch, "ok", loss=loss, wall_seconds=time.time() - started)
         return Measurement(
             arch,
             "ok",

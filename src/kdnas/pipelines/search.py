@@ -53,6 +53,7 @@ from kdnas.nas.results import (
 from kdnas.nas.space import SearchSpace
 from kdnas.nas.store import CandidateStore, Measurement
 from kdnas.paths import cache_root
+from kdnas.pipelines.distributed import broadcast_from_zero, global_rank, is_global_zero
 from kdnas.pipelines.common import build_loggers, load_corpus, load_teacher, output_dir
 from kdnas.pipelines.train import make_datamodule
 
@@ -184,6 +185,7 @@ class SearchRun:
         self.space.validate()
         self.budget: LatencyBudget = hydra.utils.instantiate(cfg.latency_budget, _convert_="all")
         self.controller: Controller = hydra.utils.instantiate(cfg.controller)(space=self.space)
+        self.is_zero = is_global_zero()
         self.store = CandidateStore(self.out / "search.sqlite")
         self.shared = shared_store(cfg)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{self.out}"
@@ -205,7 +207,7 @@ class SearchRun:
             check_budget_reachable(self.space, teacher, self.budget, teacher_ms)
             self.store.set_meta("budget_checked", True)
         setting = setting_key(cfg, teacher, dm, self.budget)
-        self.loggers = build_loggers(cfg)
+        self.loggers = build_loggers(cfg) if self.is_zero else []
         for lg in self.loggers:
             lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         evaluator = ProxyEvaluator(
@@ -221,16 +223,18 @@ class SearchRun:
         distilled = self.loop(evaluator, setting, teacher_ms)
         summary = self.finish(teacher, teacher_ms, started, distilled)
         summary["teacher_forward_calls"] = ForwardCounter.calls - forward_calls_before + evaluator.teacher_forward_calls
-        (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        if self.is_zero:
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
 
     def trainer_kwargs(self) -> dict[str, Any]:
         t = self.cfg.trainer
         kwargs = {"accelerator": t.accelerator, "devices": t.devices, "precision": t.precision,
                   "gradient_clip_val": t.get("gradient_clip_val"), "max_steps": self.cfg.search.proxy_steps,
-                  "max_epochs": -1}
-        if t.get("strategy"):
-            kwargs["strategy"] = t.strategy
+                  "max_epochs": -1, "use_distributed_sampler": False}
+        for key in ("strategy", "num_nodes"):
+            if t.get(key):
+                kwargs[key] = t[key]
         return kwargs
 
     def loop(self, evaluator: ProxyEvaluator, setting: str, teacher_ms: float) -> int:
@@ -241,7 +245,7 @@ class SearchRun:
         columns = [TextColumn("[bold]episode {task.fields[episode]}[/] candidate {task.fields[slot]}"),
                    TextColumn("{task.fields[arch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
-        with Progress(*columns, console=self.console, transient=False) as progress:
+        with Progress(*columns, console=self.console, transient=False, disable=not self.is_zero) as progress:
             task = progress.add_task("search", total=episodes * k, episode="-", slot="-", arch="")
             for episode in range(episodes):
                 stored = self.store.proposals(RUN, episode)
@@ -249,9 +253,11 @@ class SearchRun:
                     rng = np.random.default_rng([s.seed, episode])
                     archs = self.controller.propose(self.space, rng, k, s.pool_size, seen, episode)
                     modes = list(getattr(self.controller, "last_modes", None) or ["random"] * len(archs))
-                    self.store.save_proposals(RUN, episode, archs, modes)
+                    if self.is_zero:
+                        self.store.save_proposals(RUN, episode, archs, modes)
                 else:
                     archs = [a for a, _ in stored]
+                archs = broadcast_from_zero(archs)  # under DDP: rank 0's decision on every rank
                 if not archs:
                     log.info("the search space is exhausted after %d candidates", len(seen))
                     break
@@ -266,6 +272,8 @@ class SearchRun:
                     rewards.append(candidate.reward if candidate.ok else math.nan)
                     seen.add(arch.arch_id)
                     progress.advance(task)
+                if not self.is_zero:
+                    continue  # other ranks only follow rank 0's decisions
                 self.controller.observe(archs, rewards)
                 if getattr(self.controller, "prediction_log", None):
                     for lg in self.loggers:
@@ -282,29 +290,38 @@ class SearchRun:
         ``source`` is ``distilled`` for this job's own candidates (also after a resume) and ``reused``
         for a measurement another job stored.
         """
-        existing = self.store.get(setting, arch.arch_id)
+        existing = broadcast_from_zero(self.stored_measurement(setting, arch) if self.is_zero else None)
         if existing is not None:
             return existing, "reused" if existing.run != RUN else "distilled", False
-        if self.shared is not None:
-            # another job of the sweep may have distilled it, or be distilling it now: wait for its result
-            found = self.shared.wait_or_claim(setting, arch.arch_id, self.owner)
-            if found is not None:
-                found.run = "shared"
-                self.store.put(setting, found)
-                return found, "reused", False
         try:
             m = evaluator(arch, seed=int(self.cfg.search.seed) * 1000 + episode * 100 + slot)
+            m = broadcast_from_zero(m)  # rank 0 timed the student; its measurement is the one
             m.run = RUN
-            self.store.put(setting, m)
-            if self.shared is not None:
-                self.shared.put(setting, m)
+            if self.is_zero:
+                self.store.put(setting, m)
+                if self.shared is not None:
+                    self.shared.put(setting, m)
         finally:
-            if self.shared is not None:
+            if self.shared is not None and self.is_zero:
                 self.shared.release(setting, arch.arch_id)
         return m, "distilled", True
 
+    def stored_measurement(self, setting: str, arch: ArchSpec) -> Measurement | None:
+        """This run's measurement (resume), another job's (shared store, waiting for it if in progress), or None."""
+        existing = self.store.get(setting, arch.arch_id)
+        if existing is not None or self.shared is None:
+            return existing
+        # another job of the sweep may have distilled it, or be distilling it now: wait for its result
+        found = self.shared.wait_or_claim(setting, arch.arch_id, self.owner)
+        if found is not None:
+            found.run = "shared"
+            self.store.put(setting, found)
+        return found
+
     def record(self, c: Candidate, teacher_ms: float) -> None:
         self.candidates.append(c)
+        if not self.is_zero:
+            return
         write_candidates_csv(self.out / "candidates.csv", self.candidates)
         metrics = {"candidate/reward": c.reward, "candidate/loss": c.measurement.loss,
                    "candidate/latency_ms": c.measurement.latency_median_ms, "candidate/speedup": c.speedup,
@@ -320,6 +337,8 @@ class SearchRun:
     def finish(self, teacher: Teacher, teacher_ms: float, started: float, distilled: int) -> dict[str, Any]:
         target = self.budget.target_ms(teacher_ms)
         winner = best(self.candidates)
+        if not self.is_zero:
+            return {"rank": global_rank(), "candidates": len(self.candidates)}
         if winner is not None:
             winner.arch.to_yaml(self.out / "best_arch.yaml")
         recs = recommendations(self.candidates, teacher_ms)

@@ -76,6 +76,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     train_loss = trainer.callback_metrics.get("train/loss")
     val = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
 
+    if not trainer.is_global_zero:  # under DDP only rank 0 writes the outputs
+        return {"rank": trainer.global_rank, "val_loss": float(val["val/loss"])}
     student_dir = save_student(module, teacher, arch, out / "student")
     summary = {
         "architecture": arch.to_dict(),

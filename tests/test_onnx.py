@@ -1,0 +1,249 @@
+"""ONNX export, int8 quantisation, fidelity checks and the ONNX Runtime latency runtimes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import BertConfig, BertModel, XLMRobertaConfig, XLMRobertaModel
+
+from kdnas.deploy import onnx as deploy
+from kdnas.deploy.onnx import (
+    FP32_ATOL,
+    INT8_MIN_COSINE,
+    check_onnx,
+    create_session,
+    export_onnx,
+    export_student,
+    onnx_paths,
+)
+from kdnas.errors import ConfigError
+from kdnas.latency.measure import measure_latency, measure_pair, resolve_runtime
+from kdnas.latency.profile import RUNTIMES, LatencyProfile
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCAB = 1000
+
+
+def small_bert(seed: int = 0, layers: int = 2) -> BertModel:
+    config = BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=128,
+    )
+    torch.manual_seed(seed)
+    return BertModel(config).eval()
+
+
+def padded_inputs(batch: int, seq: int, seed: int = 1) -> dict[str, torch.Tensor]:
+    """Random ids; row i keeps its first seq - i * seq // (batch + 1) tokens (row 0 unpadded)."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, VOCAB, (batch, seq), generator=generator)  # (B, T)
+    mask = torch.ones_like(ids)
+    for i in range(1, batch):
+        mask[i, max(1, seq - i * seq // (batch + 1)) :] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+@pytest.fixture(scope="module")
+def bert() -> BertModel:
+    return small_bert()
+
+
+@pytest.fixture(scope="module")
+def exported(bert: BertModel, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """fp32 and int8 exports of ``bert``, traced on 2 x 16 tokens."""
+    out = tmp_path_factory.mktemp("onnx")
+    int8 = export_onnx(bert, out, quantize_int8=True, max_length_hint=16)
+    return out / "model.onnx", int8
+
+
+def test_file_names_are_deterministic(tmp_path: Path) -> None:
+    assert onnx_paths(tmp_path) == (tmp_path / "model.onnx", tmp_path / "model.int8.onnx")
+    assert onnx_paths(tmp_path / "enc.onnx") == (tmp_path / "enc.onnx", tmp_path / "enc.int8.onnx")
+
+
+def test_export_writes_both_files_and_nothing_else(exported: tuple[Path, Path]) -> None:
+    fp32, int8 = exported
+    assert int8 == fp32.with_name("model.int8.onnx")
+    assert sorted(p.name for p in fp32.parent.iterdir()) == ["model.int8.onnx", "model.onnx"]  # no temp files
+    assert int8.stat().st_size < fp32.stat().st_size / 2  # int8 weights and embeddings
+    session = create_session(fp32)
+    assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask"]
+    assert [o.name for o in session.get_outputs()] == ["last_hidden_state"]
+    assert session.get_inputs()[0].shape == ["batch", "sequence"]
+
+
+def test_fp32_matches_pytorch(bert: BertModel, exported: tuple[Path, Path]) -> None:
+    result = check_onnx(bert, exported[0], padded_inputs(4, 24))
+    assert result["passed"] and not result["int8"]
+    assert result["max_abs_diff"] <= FP32_ATOL * max(1.0, result["output_scale"])
+    assert result["max_abs_diff"] < 1e-5  # measured ~7e-7
+    assert result["cosine_min"] > 0.99999
+
+
+def test_int8_matches_pytorch_within_tolerance(bert: BertModel, exported: tuple[Path, Path]) -> None:
+    result = check_onnx(bert, exported[1], padded_inputs(4, 24))
+    assert result["int8"]  # detected from the graph's quantised operators
+    assert result["passed"] and result["cosine_min"] >= INT8_MIN_COSINE
+    assert result["max_abs_diff"] > 1e-4  # it really is quantised
+
+
+@pytest.mark.parametrize(("batch", "seq"), [(3, 40), (1, 7), (5, 1), (1, 64)])
+def test_dynamic_batch_and_sequence(
+    bert: BertModel, exported: tuple[Path, Path], batch: int, seq: int
+) -> None:
+    result = check_onnx(bert, exported[0], padded_inputs(batch, seq, seed=batch * seq))
+    assert result["shape"] == [batch, seq]
+    assert result["passed"], result
+
+
+def test_check_fails_against_another_model(exported: tuple[Path, Path]) -> None:
+    other = small_bert(seed=1)
+    assert not check_onnx(other, exported[0], padded_inputs(2, 12))["passed"]
+    assert not check_onnx(other, exported[1], padded_inputs(2, 12))["passed"]
+
+
+def test_export_restores_training_flags_and_leaves_weights(tmp_path: Path) -> None:
+    model = small_bert(layers=1)
+    model.train()
+    model.encoder.layer[0].attention.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_onnx(model, tmp_path / "enc.onnx", max_length_hint=8)
+    assert model.training and not model.encoder.layer[0].attention.training
+    assert model.encoder.layer[0].output.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert (tmp_path / "enc.onnx").is_file() and not (tmp_path / "enc.int8.onnx").exists()
+
+
+def test_xlm_roberta_family(tmp_path: Path) -> None:
+    config = XLMRobertaConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=66,
+        pad_token_id=1,
+    )
+    torch.manual_seed(0)
+    model = XLMRobertaModel(config, add_pooling_layer=False).eval()
+    path = export_onnx(model, tmp_path, max_length_hint=128)  # clipped to the 64 usable positions
+    inputs = padded_inputs(3, 30)
+    inputs["input_ids"][inputs["attention_mask"] == 0] = 1  # XLM-R positions skip padding ids
+    assert check_onnx(model, path, inputs)["passed"]
+
+
+def test_invalid_export_arguments(bert: BertModel, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="opset"):
+        export_onnx(bert, tmp_path, opset=9)
+    with pytest.raises(ConfigError, match="max_length_hint"):
+        export_onnx(bert, tmp_path, max_length_hint=0)
+    with pytest.raises(ConfigError, match="tokenizer or a mapping"):
+        check_onnx(bert, tmp_path / "model.onnx", 42)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "onnxruntime_int8"])
+def test_measure_latency_under_onnxruntime(
+    bert: BertModel, runtime: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the runner exports
+    bert.train()
+    profile = LatencyProfile(runtime=runtime, seq_len=32, batch_size=2, warmup=1, repeats=5)
+    result = measure_latency(bert, profile)
+    assert result.n == 5 and 0 < result.median_ms <= result.p90_ms
+    assert result.profile["runtime"] == runtime
+    assert list(tmp_path.iterdir()) == []  # the export directory was removed
+    assert bert.training  # the model is left as it was
+    bert.eval()
+
+
+def test_measure_pair_under_onnxruntime(bert: BertModel) -> None:
+    pair = measure_pair(
+        small_bert(layers=1), bert, LatencyProfile(runtime="onnxruntime", seq_len=16, repeats=5)
+    )
+    assert pair.speedup > 0 and pair.student.n == pair.teacher.n == 5
+
+
+def test_runtimes_are_registered() -> None:
+    assert RUNTIMES["onnxruntime"] == "kdnas.deploy.onnx:onnxruntime_runner"
+    assert RUNTIMES["onnxruntime_int8"] == "kdnas.deploy.onnx:onnxruntime_int8_runner"
+    assert resolve_runtime("onnxruntime") is deploy.onnxruntime_runner
+    assert resolve_runtime("onnxruntime_int8") is deploy.onnxruntime_int8_runner
+
+
+def test_unknown_runtime_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="runtime='tensorrt' is unknown"):
+        LatencyProfile(runtime="tensorrt")
+    with pytest.raises(ConfigError, match="onnxruntime_int8"):  # the message lists the valid names
+        resolve_runtime("onnx")
+
+
+def test_cuda_without_cuda_provider_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deploy.ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(ConfigError, match="onnxruntime-gpu"):
+        deploy._providers("cuda")
+    assert deploy._providers("cpu") == ["CPUExecutionProvider"]
+
+
+def test_export_student_with_tokenizer(tiny_teacher, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    student_dir = tmp_path / "student"
+    tiny_teacher.model.save_pretrained(student_dir)
+    tiny_teacher.tokenizer.save_pretrained(student_dir)
+    out = tmp_path / "deploy"
+    result = export_student(student_dir, out, int8=True, strict=True)
+    assert result["fp32"]["passed"] and result["int8"]["passed"]
+    assert result["fp32"]["n_sequences"] == len(deploy.CHECK_TEXTS)
+    assert result["int8"]["cosine_min"] >= INT8_MIN_COSINE
+    names = {p.name for p in out.iterdir()}
+    assert {"model.onnx", "model.int8.onnx", "config.json", "tokenizer.json", "onnx_check.json"} <= names
+    assert not any(name.startswith(".tmp-") for name in names)
+    assert json.loads((out / "onnx_check.json").read_text())["int8"]["passed"] is True
+    # the directory is self-contained: tokenizer + onnx give the same output as the saved model
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    encoded = tokenizer(["hello world", "a"], padding=True, return_tensors="np")
+    feed = {k: encoded[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
+    hidden = create_session(out / "model.onnx").run(None, feed)[0]
+    assert hidden.shape == (*feed["input_ids"].shape, tiny_teacher.hidden_size)
+    with pytest.raises(ConfigError, match=r"no config\.json"):
+        export_student(tmp_path / "missing", out)
+
+
+@pytest.mark.slow
+def test_search_optimises_for_onnxruntime(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "search.py",
+            "experiment=tiny",
+            "latency_budget.profile.runtime=onnxruntime",
+            "search.shared_store=null",
+            f"hydra.run.dir={tmp_path}",
+            "logger=none",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(tmp_path / "candidates.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert ok and all(float(r["latency_median_ms"]) > 0 for r in ok)
+    with sqlite3.connect(tmp_path / "search.sqlite") as db:  # the teacher was timed under the same runtime
+        stored = db.execute("SELECT value FROM meta WHERE key LIKE 'teacher_latency:%'").fetchall()
+    assert [json.loads(v)["profile"]["runtime"] for (v,) in stored] == ["onnxruntime"]
