@@ -67,3 +67,12 @@ def test_identity_projection_student_equal_teacher_gives_zero(tiny_teacher) -> N
     mask = torch.ones_like(ids)
     mask[0, 6:] = 0
     assert module.loss({"input_ids": ids, "attention_mask": mask}).item() < 1e-6
+
+
+def test_sentence_relation_is_zero_for_the_same_geometry_and_basis_free() -> None:
+    from kdnas.distill.losses import sentence_relation_kl
+
+    target, mask = batch()
+    rotation, _ = torch.linalg.qr(torch.randn(16, 16, generator=torch.Generator().manual_seed(1)))
+    assert sentence_relation_kl(target @ rotation, target, mask).item() < 1e-6  # a rotated student is perfect
+    assert sentence_relation_kl(torch.randn_like(target), target, mask).item() > 0.01

@@ -62,3 +62,27 @@ class NormalisedMSE(Metric):
         n = self.n.clamp_min(1.0)
         sst = (self.sum_t2 - self.sum_t**2 / n).sum()
         return (self.sse / sst.clamp_min(1e-12)).float()
+
+
+def mean_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``(B, T, H)`` -> ``(B, H)`` mean over real tokens."""
+    m = mask.to(states.dtype).unsqueeze(-1)
+    return (states * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def sentence_relation_kl(
+    student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, temperature: float = 0.05
+) -> torch.Tensor:
+    """KL(teacher || student) between in-batch cosine-similarity distributions of mean-pooled sentences.
+
+    Each row is a softmax over the batch of one sentence's similarities at ``temperature`` (self excluded).
+    It compares geometry, not coordinates, so student and teacher widths may differ.
+    """
+    s = torch.nn.functional.normalize(mean_pool(student.float(), mask), dim=-1)
+    t = torch.nn.functional.normalize(mean_pool(teacher.float(), mask), dim=-1)
+    eye = torch.eye(s.shape[0], dtype=torch.bool, device=s.device)
+    s_logits = (s @ s.T / temperature).masked_fill(eye, -1e4)
+    t_logits = (t @ t.T / temperature).masked_fill(eye, -1e4)
+    return torch.nn.functional.kl_div(
+        s_logits.log_softmax(-1), t_logits.log_softmax(-1), log_target=True, reduction="batchmean"
+    )

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
-from kdnas.distill.losses import NormalisedMSE, normalised_mse
+from kdnas.distill.losses import NormalisedMSE, normalised_mse, sentence_relation_kl
 from kdnas.distill.mapping import LayerMapping, layer_mapping
 from kdnas.errors import ConfigError
 
@@ -49,6 +49,10 @@ class DistillationModule(L.LightningModule):
         projection_init: ``identity`` (each projection starts by copying the student's dimensions onto
             the teacher's first ones: a teacher-initialised student starts near its teacher, which matters
             in a 40-step proxy distillation) or ``random`` (PyTorch's default).
+        relation_weight: weight of the sentence-relation loss (0 = off, the paper's method): the student's
+            own mean-pooled last layer, with no projection, must reproduce the teacher's in-batch cosine
+            similarity distribution (KL at ``relation_temperature``). Invariant to the student's basis,
+            it shapes the embedding space that retrieval uses.
     """
 
     def __init__(
@@ -63,6 +67,8 @@ class DistillationModule(L.LightningModule):
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
         projection_init: str = "identity",
+        relation_weight: float = 0.0,
+        relation_temperature: float = 0.05,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["student", "teacher"])
@@ -112,29 +118,59 @@ class DistillationModule(L.LightningModule):
             )
         return out.hidden_states
 
-    def pairs(self, batch: Batch) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Yield ``(projected student, teacher)`` hidden states, each ``(B, T, H_T)``."""
+    def states(self, batch: Batch) -> tuple[Sequence[torch.Tensor], Mapping[int, torch.Tensor] | Sequence[torch.Tensor]]:
+        """``(student hidden states, teacher hidden states)`` of a batch."""
         teacher_states = self.teacher_hidden(batch)
         out = self.student(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True
         )
+        return out.hidden_states, teacher_states
+
+    def projected_pairs(
+        self, student_states: Sequence[torch.Tensor], teacher_states: Mapping[int, torch.Tensor] | Sequence[torch.Tensor]
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield ``(projected student, teacher)`` hidden states, each ``(B, T, H_T)``."""
         h_t = self.hparams["teacher_hidden_size"]
         for projection, (s_layer, t_layers) in zip(self.projections, self.layer_map.pairs, strict=True):
-            projected = projection(out.hidden_states[s_layer])  # (B, T, H_T * len(t_layers))
+            projected = projection(student_states[s_layer])  # (B, T, H_T * len(t_layers))
             for j, t_layer in enumerate(t_layers):
                 yield projected[..., j * h_t : (j + 1) * h_t], teacher_states[t_layer].to(projected.dtype)
 
-    def loss(self, batch: Batch) -> torch.Tensor:
+    def pairs(self, batch: Batch) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        yield from self.projected_pairs(*self.states(batch))
+
+    def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """``hidden`` (the normalised hidden-state loss), ``relation`` when weighted, and their ``total``."""
         mask = batch["attention_mask"]
-        losses = [normalised_mse(pred, target, mask) for pred, target in self.pairs(batch)]
-        return torch.stack(losses).mean()
+        student_states, teacher_states = self.states(batch)
+        hidden = torch.stack(
+            [normalised_mse(p, t, mask) for p, t in self.projected_pairs(student_states, teacher_states)]
+        ).mean()
+        out = {"hidden": hidden, "total": hidden}
+        weight = self.hparams["relation_weight"]
+        if weight > 0:
+            top = self.layer_map.pairs[-1][1][-1]  # the teacher layer the last student layer learns
+            out["relation"] = sentence_relation_kl(
+                student_states[-1], teacher_states[top].to(student_states[-1].dtype), mask,
+                self.hparams["relation_temperature"],
+            )
+            out["total"] = hidden + weight * out["relation"]
+        return out
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        return self.losses(batch)["total"]
 
     # --- loops ---------------------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(batch)
+        losses = self.losses(batch)
+        loss = losses["total"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite distillation loss at step {self.global_step}")
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["input_ids"].shape[0])
+        size = batch["input_ids"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        if "relation" in losses:
+            self.log("train/hidden_loss", losses["hidden"], batch_size=size)
+            self.log("train/relation_loss", losses["relation"], batch_size=size)
         return loss
 
     def _update(self, metrics: nn.ModuleList, batch: Batch) -> None:
