@@ -37,5 +37,5 @@ def test_student_deeper_than_teacher_stays_in_range() -> None:
 
 
 def test_unknown_mapping_names_the_key() -> None:
-    with pytest.raises(ConfigError, match="distill.mapping"):
+    with pytest.raises(ConfigError, match=r"distill\.mapping"):
         layer_mapping("diagonal", 2, 4)

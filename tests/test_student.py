@@ -48,5 +48,5 @@ def test_teacher_init_copies_selected_layers_and_slices(tiny_teacher) -> None:  
 
 
 def test_unknown_init_mode(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ConfigError, match="distill.init|init"):
+    with pytest.raises(ConfigError, match=r"distill\.init|init"):
         build_student(ArchSpec(**SMALL), tiny_teacher.model, init="magic")  # type: ignore[arg-type]

@@ -11,12 +11,10 @@ parallel jobs (Hydra multirun) build it once and never read a half-written cache
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ import torch
 from transformers import PreTrainedModel
 
 from kdnas.data.batching import pad_sequences
+from kdnas.paths import file_lock
 
 FORMAT_VERSION = 1
 
@@ -37,17 +36,6 @@ class ForwardCounter:
 def cache_key(teacher_key: str, texts_fingerprint: str, max_length: int) -> str:
     raw = f"v{FORMAT_VERSION}|{teacher_key}|{texts_fingerprint}|{max_length}"
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class TeacherCache:

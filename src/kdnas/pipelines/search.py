@@ -53,8 +53,8 @@ from kdnas.nas.results import (
 from kdnas.nas.space import SearchSpace
 from kdnas.nas.store import CandidateStore, Measurement
 from kdnas.paths import cache_root
-from kdnas.pipelines.distributed import broadcast_from_zero, global_rank, is_global_zero
 from kdnas.pipelines.common import build_loggers, load_corpus, load_teacher, output_dir
+from kdnas.pipelines.distributed import broadcast_from_zero, global_rank, is_global_zero
 from kdnas.pipelines.train import make_datamodule
 
 log = logging.getLogger(__name__)

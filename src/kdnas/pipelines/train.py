@@ -21,7 +21,14 @@ from kdnas.data.datamodule import DistillDataModule
 from kdnas.distill.module import DistillationModule
 from kdnas.models.student import count_parameters
 from kdnas.nas.arch import ArchSpec
-from kdnas.pipelines.common import build_callbacks, build_loggers, load_corpus, load_teacher, output_dir, resolve_arch
+from kdnas.pipelines.common import (
+    build_callbacks,
+    build_loggers,
+    load_corpus,
+    load_teacher,
+    output_dir,
+    resolve_arch,
+)
 
 log = logging.getLogger(__name__)
 
