@@ -1,6 +1,6 @@
 """The headline benchmark: search under cpu_7x, distil the recommendation on the full corpus, evaluate.
 
-    .venv/bin/python bench/headline.py --out bench/headline_run [--train-steps 3000] [--episodes 8]
+    .venv/bin/python bench/headline.py --out bench/headline_run [--train-steps 800] [--episodes 8]
 
 Stages (each skipped when its outputs exist, so a killed run resumes):
   1. ``search.py latency_budget=cpu_7x latency_budget.hard=true`` -> recommendations.yaml
@@ -35,9 +35,9 @@ def run(cmd: list[str], log: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description="search -> distil -> evaluate, cpu_7x")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "headline_run")
-    parser.add_argument("--episodes", type=int, default=8)
-    parser.add_argument("--train-steps", type=int, default=3000)
-    parser.add_argument("--stretch-steps", type=int, default=1500)
+    parser.add_argument("--episodes", type=int, default=5)
+    parser.add_argument("--train-steps", type=int, default=800)
+    parser.add_argument("--stretch-steps", type=int, default=300)
     parser.add_argument("--extra", nargs="*", default=["distill.relation_weight=1.0", "data.batch_size=64"],
                         help="train.py overrides (the levers)")
     args = parser.parse_args()

@@ -173,3 +173,11 @@ def test_launcher_presets(value: str, target: str) -> None:
     GlobalHydra.instance().clear()
     assert cfg.hydra.launcher._target_.endswith(target)
     assert cfg.hydra.callbacks.sweep_summary._target_.endswith("SweepSummaryCallback")
+
+
+@pytest.mark.parametrize("value", values("eval"))
+def test_eval_suite(value: str, tmp_path: Path) -> None:
+    cfg = compose_config("evaluate", [f"eval={value}", "student_dir=unused"], tmp_path)
+    suite = hydra.utils.instantiate(cfg.eval, _convert_="all")
+    assert suite.tasks and set(suite.tasks) <= {"retrieval", "langid", "xnli", "pawsx"}
+    assert len(compose_config("train", [f"eval={value}"], tmp_path).eval.tasks) == len(suite.tasks)

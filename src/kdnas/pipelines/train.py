@@ -101,6 +101,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "wall_seconds": round(time.time() - started, 2),
         "student_dir": str(student_dir),
     }
+    if cfg.get("evaluate", False):
+        from kdnas.pipelines.evaluate import evaluate_student
+
+        report = evaluate_student(
+            student_dir, teacher, corpus, hydra.utils.instantiate(cfg.eval, _convert_="all"),
+            hydra.utils.instantiate(cfg.latency_budget, _convert_="all"), out,
+            prune_vocab=bool(cfg.get("prune_vocab", False)),
+        )
+        summary["report"] = str(out / "report.json")
+        summary["retention_macro"] = report.get("retention", {}).get("macro")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     for lg in trainer.loggers:
         lg.log_metrics({"final/val_loss": summary["val_loss"]}, step=trainer.global_step)

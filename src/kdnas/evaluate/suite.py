@@ -1,0 +1,305 @@
+"""The evaluation suite: which tasks, languages and sizes; plans once, embeds each text once per model.
+
+``conf/eval/*.yaml`` instantiate :class:`EvalSuite`. :meth:`EvalSuite.plan` chooses every text the tasks
+need from the corpus (deterministic for a seed, and independent of the model), :meth:`EvalSuite.run`
+embeds their union once with a model and scores every task from those embeddings, so a teacher and its
+student are scored on exactly the same texts.
+
+Tasks:
+
+- ``retrieval``: English <-> translation precision@1 on the **test** split (:mod:`kdnas.evaluate.retrieval`);
+- ``langid``: a linear language-identification probe, fitted on the **train** split and scored on the
+  **test** split (:mod:`kdnas.evaluate.langid`); its test texts are the retrieval sample's translations;
+- ``xnli``, ``pawsx``: hub data sets, a head on frozen pair features (:mod:`kdnas.evaluate.hf_tasks`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from kdnas.data.corpus import Corpus
+from kdnas.errors import ConfigError
+from kdnas.evaluate.embed import (
+    DTYPES,
+    embed_texts,
+    prepared_model,
+    resolve_device,
+    resolve_dtype,
+    resolve_threads,
+    torch_threads,
+)
+from kdnas.evaluate.hf_tasks import HUB_TASKS, HubTaskPlan, plan_hub_task, score_hub_task
+from kdnas.evaluate.langid import LangIdPlan, plan_langid, score_langid
+from kdnas.evaluate.retrieval import RetrievalPlan, plan_retrieval, ranked_pairs, score_retrieval
+
+CORPUS_TASKS: tuple[str, ...] = ("retrieval", "langid")
+TASKS: tuple[str, ...] = (*CORPUS_TASKS, *HUB_TASKS)
+
+#: 18 languages in 11 scripts (Latin, Cyrillic, Greek, Georgian, Arabic, Devanagari, Thai, Han, kana,
+#: Hangul): the first 15 have >= 500 usable test pairs in the gettext corpus; ar, hi and th (~230-280)
+#: are scored among all their pairs (eval.min_candidates).
+DEFAULT_LANGUAGES: tuple[str, ...] = (
+    "de", "fr", "es", "it", "pt_BR", "pl", "tr",
+    "ru", "uk", "bg", "el", "ka",
+    "ja", "zh_CN", "ko",
+    "ar", "hi", "th",
+)  # fmt: skip
+#: the retrieval languages plus six with close neighbours (sv, nl, id/vi, he, zh_TW next to zh_CN).
+DEFAULT_LANGID_LANGUAGES: tuple[str, ...] = (*DEFAULT_LANGUAGES, "sv", "nl", "vi", "id", "he", "zh_TW")
+
+
+@dataclass
+class EvalPlan:
+    """Every text each task scores, chosen from the corpus before any model runs."""
+
+    retrieval: RetrievalPlan | None = None
+    langid: LangIdPlan | None = None
+    hub: dict[str, HubTaskPlan] = field(default_factory=dict)
+
+    def texts(self) -> list[str]:
+        """The union of every task's texts, each once, in a stable order."""
+        out: dict[str, None] = {}
+        for part in (self.retrieval, self.langid, *self.hub.values()):
+            if part is not None:
+                out.update(dict.fromkeys(part.texts()))
+        return list(out)
+
+    def describe(self) -> dict[str, Any]:
+        """Sizes and the chosen languages, for reports."""
+        info: dict[str, Any] = {"texts": len(self.texts())}
+        if self.retrieval is not None:
+            info["retrieval"] = {
+                "languages": {lang: len(p) for lang, p in self.retrieval.samples.items()},
+                "skipped": dict(self.retrieval.skipped),
+            }
+        if self.langid is not None:
+            info["langid"] = {
+                "languages": self.langid.languages,
+                "train": sum(len(t) for t in self.langid.train.values()),
+                "test": sum(len(t) for t in self.langid.test.values()),
+                "skipped": dict(self.langid.skipped),
+            }
+        for name, hub in self.hub.items():
+            info[name] = {"train": len(hub.train.labels), "test": {k: len(v.labels) for k, v in hub.test.items()}}
+        return info
+
+
+@dataclass
+class EvalSuite:
+    """What to evaluate an encoder on, and how much of it.
+
+    Args:
+        tasks: among :data:`TASKS`.
+        languages: retrieval languages (gettext locale names).
+        n_candidates: pairs per retrieval language (the candidates each query is ranked against).
+        min_candidates: a language with fewer usable test pairs is skipped; between this and
+            ``n_candidates``, it is scored among all it has.
+        langid_languages: the probe's classes (at least two must have enough data).
+        langid_train_per_language / langid_test_per_language: translations per language from the train /
+            test split.
+        langid_min_train / langid_min_test: fewer and the language is left out of the probe.
+        probe_max_iter / probe_l2: L-BFGS iterations and L2 penalty of the probes (langid, hub heads).
+        hub_train_size / hub_test_size: pairs for the hub tasks' head (English train) and per test language.
+        hub_languages: per hub task, the test languages (missing: all of the task's).
+        max_length / batch_size: of the embedding passes.
+        device: where the embedding passes run: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda``.
+        threads: CPU threads of the embedding passes: ``auto`` (half the cores, 1 to 4; see
+            :mod:`kdnas.evaluate.embed`), an integer, or ``None`` (torch's setting).
+        dtype: compute dtype of the embedding passes: ``auto`` (bfloat16 on a CPU with native bfloat16,
+            else float32; see :mod:`kdnas.evaluate.embed`), ``float32``, ``bfloat16`` or ``float16``.
+        seed: chooses the samples (the same seed gives the same texts).
+    """
+
+    tasks: list[str] = field(default_factory=lambda: list(CORPUS_TASKS))
+    languages: list[str] = field(default_factory=lambda: list(DEFAULT_LANGUAGES))
+    n_candidates: int = 500
+    min_candidates: int = 200
+    langid_languages: list[str] = field(default_factory=lambda: list(DEFAULT_LANGID_LANGUAGES))
+    langid_train_per_language: int = 100
+    langid_test_per_language: int = 100
+    langid_min_train: int = 20
+    langid_min_test: int = 10
+    probe_max_iter: int = 200
+    probe_l2: float = 1e-3
+    hub_train_size: int = 2000
+    hub_test_size: int = 1000
+    hub_languages: dict[str, list[str]] = field(default_factory=dict)
+    max_length: int = 64
+    batch_size: int = 64
+    device: str = "auto"
+    threads: int | str | None = "auto"
+    dtype: str = "auto"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.tasks = [str(t) for t in self.tasks]
+        self.languages = [str(x) for x in self.languages]
+        self.langid_languages = [str(x) for x in self.langid_languages]
+        self.hub_languages = {str(k): [str(x) for x in v] for k, v in dict(self.hub_languages).items()}
+        if not self.tasks:
+            raise ConfigError(f"eval.tasks is empty: choose among {list(TASKS)}")
+        if unknown := [t for t in self.tasks if t not in TASKS]:
+            raise ConfigError(f"eval.tasks: unknown task(s) {unknown}; choose among {list(TASKS)}")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ConfigError(f"eval.tasks lists a task twice: {self.tasks}")
+        for name in ("n_candidates", "min_candidates", "langid_train_per_language", "langid_test_per_language",
+                     "langid_min_train", "langid_min_test", "probe_max_iter", "hub_train_size", "hub_test_size",
+                     "max_length", "batch_size"):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"eval.{name}={value!r} is invalid: use an integer >= 1")
+        if self.dtype != "auto" and self.dtype not in DTYPES:
+            raise ConfigError(f"eval.dtype={self.dtype!r} is unknown: use auto or one of {sorted(DTYPES)}")
+        try:
+            resolve_device(self.device)
+        except ValueError as exc:
+            raise ConfigError(f"eval.device={self.device!r}: {exc}") from exc
+        try:
+            resolve_threads(self.threads)
+        except ValueError as exc:
+            raise ConfigError(f"eval.threads={self.threads!r}: {exc}") from exc
+        if self.min_candidates > self.n_candidates:
+            raise ConfigError(
+                f"eval.min_candidates={self.min_candidates} exceeds eval.n_candidates={self.n_candidates}"
+            )
+        if "retrieval" in self.tasks and not self.languages:
+            raise ConfigError("eval.languages is empty: list the retrieval languages (e.g. [de, fr, ja])")
+        if "langid" in self.tasks and len(self.langid_languages) < 2:
+            raise ConfigError("eval.langid_languages: list at least two languages")
+        if unknown_hub := sorted(set(self.hub_languages) - set(HUB_TASKS)):
+            raise ConfigError(f"eval.hub_languages: {unknown_hub} are not hub tasks ({sorted(HUB_TASKS)})")
+
+    # --- planning -----------------------------------------------------------------------------------------
+
+    def plan(self, corpus: Corpus) -> EvalPlan:
+        """Choose every task's texts (model-independent).
+
+        Raises:
+            ConfigError: the corpus has no translation pairs, no language has enough data for a task, or a
+                hub task's data is unreachable.
+        """
+        plan = EvalPlan()
+        if any(t in CORPUS_TASKS for t in self.tasks):
+            if not corpus.pairs("test"):
+                raise ConfigError(
+                    f"eval.tasks={[t for t in self.tasks if t in CORPUS_TASKS]} needs a corpus with translations "
+                    f"(data=gettext); {corpus.name!r} has none: use data=gettext or set eval.tasks"
+                )
+            test_ranked = ranked_pairs(corpus.pairs("test"), self.seed)
+            if "retrieval" in self.tasks:
+                plan.retrieval = plan_retrieval(
+                    corpus.pairs("test"), self.languages, self.n_candidates, self.min_candidates, self.seed,
+                    ranked=test_ranked,
+                )  # fmt: skip
+                if not plan.retrieval.samples:
+                    raise ConfigError(
+                        f"eval.languages: no retrieval language has >= eval.min_candidates={self.min_candidates} "
+                        f"test pairs ({plan.retrieval.skipped}); lower eval.min_candidates or choose other languages"
+                    )
+            if "langid" in self.tasks:
+                plan.langid = plan_langid(
+                    ranked_pairs(corpus.pairs("train"), self.seed), test_ranked, self.langid_languages,
+                    self.langid_train_per_language, self.langid_test_per_language,
+                    self.langid_min_train, self.langid_min_test,
+                )  # fmt: skip
+                if len(plan.langid.languages) < 2:
+                    raise ConfigError(
+                        "eval.langid_languages: fewer than two languages have eval.langid_min_train / "
+                        f"eval.langid_min_test translations ({plan.langid.skipped}); lower them"
+                    )
+        for name in self.tasks:
+            if name in HUB_TASKS:
+                plan.hub[name] = plan_hub_task(
+                    name, self.hub_train_size, self.hub_test_size, self.seed, self.hub_languages.get(name)
+                )
+        return plan
+
+    # --- scoring ------------------------------------------------------------------------------------------
+
+    def embed(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prefix: str, texts: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """text -> embedding for ``texts`` (each embedded once), on ``eval.device`` in ``eval.dtype``."""
+        unique = list(dict.fromkeys(texts))
+        device = resolve_device(self.device)
+        threads = resolve_threads(self.threads) if device.type == "cpu" else None
+        with prepared_model(model, device, resolve_dtype(self.dtype, device)) as m, torch_threads(threads):
+            rows = embed_texts(m, tokenizer, unique, prefix=prefix, max_length=self.max_length, batch_size=self.batch_size)
+        return dict(zip(unique, rows, strict=True))
+
+    def compute(self) -> dict[str, Any]:
+        """Where the embedding passes run, e.g. ``{"device": "cpu", "dtype": "bfloat16", "threads": 1}``."""
+        device = resolve_device(self.device)
+        return {
+            "device": device.type,
+            "dtype": str(resolve_dtype(self.dtype, device)).removeprefix("torch."),
+            "threads": (resolve_threads(self.threads) or torch.get_num_threads()) if device.type == "cpu" else None,
+        }
+
+    def score(self, plan: EvalPlan, embedding: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Every planned task's scores from precomputed embeddings; ``macro`` = mean of the task macros."""
+        results: dict[str, Any] = {}
+        for name in self.tasks:
+            if name == "retrieval" and plan.retrieval is not None:
+                results[name] = score_retrieval(plan.retrieval, embedding)
+            elif name == "langid" and plan.langid is not None:
+                results[name] = score_langid(plan.langid, embedding, self.probe_max_iter, self.probe_l2)
+            elif name in plan.hub:
+                results[name] = score_hub_task(plan.hub[name], embedding, self.probe_max_iter, self.probe_l2)
+        macros = [r["macro"] for r in results.values() if r.get("macro") is not None]
+        return {"tasks": results, "macro": float(np.mean(macros)) if macros else None}
+
+    def run(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        prefix: str,
+        corpus: Corpus | None = None,
+        plan: EvalPlan | None = None,
+    ) -> dict[str, Any]:
+        """Evaluate one encoder: plan (unless ``plan`` is given), embed every text once, score every task.
+
+        Returns:
+            ``{"tasks": {task: {"per_language": ..., "macro": ...}}, "macro", "texts_embedded",
+            "seconds": {"embed", "score"}}``.
+        """
+        if plan is None:
+            if corpus is None:
+                raise ValueError("EvalSuite.run needs a corpus or a plan")
+            plan = self.plan(corpus)
+        start = time.perf_counter()
+        texts = plan.texts()
+        embedding = self.embed(model, tokenizer, prefix, texts)
+        embedded = time.perf_counter()
+        result = self.score(plan, embedding)
+        result["texts_embedded"] = len(texts)
+        result.update(self.compute())
+        result["seconds"] = {
+            "embed": round(embedded - start, 2),
+            "score": round(time.perf_counter() - embedded, 2),
+        }
+        return result
+
+    def settings(self) -> dict[str, Any]:
+        """The suite's settings, for reports."""
+        return {
+            "tasks": list(self.tasks),
+            "languages": list(self.languages),
+            "n_candidates": self.n_candidates,
+            "min_candidates": self.min_candidates,
+            "langid_languages": list(self.langid_languages),
+            "langid_train_per_language": self.langid_train_per_language,
+            "langid_test_per_language": self.langid_test_per_language,
+            "max_length": self.max_length,
+            "device": self.device,
+            "threads": self.threads,
+            "dtype": self.dtype,
+            "seed": self.seed,
+        }
