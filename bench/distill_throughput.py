@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/distill_throughput.py [--steps 20] [--batch-size 32] [--max-length 64]
 
-For each student, times ``--steps`` optimisation steps (after 3 warm-up steps) with the live teacher
-forward, then the same with the teacher's states read from the on-disk cache (the search's path).
+For each student, with its word embeddings trained and frozen (``student.freeze_word_embeddings``), times
+``--steps`` optimisation steps (after 3 warm-up steps) with the live teacher forward, then the same with
+the teacher's states read from the on-disk cache (the search's path).
 Counts non-padding tokens. Prints a markdown table to paste into bench/RESULTS.md.
 """
 
@@ -66,15 +67,17 @@ def main() -> None:
     live = [{k: v for k, v in b.items() if k != "teacher_hidden"} for b in cached]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; batch {args.batch_size}, max length {args.max_length}, {args.steps} steps")
-    print("| student | params (no emb.) | live teacher tok/s | cached teacher tok/s | cache speed-up |")
-    print("|---|---|---|---|---|")
+    print("| student | word embeddings | params (no emb.) | live teacher tok/s | cached teacher tok/s | cache speed-up |")
+    print("|---|---|---|---|---|---|")
     for name, arch in STUDENTS.items():
-        student = build_student(arch, teacher.model)
-        module = DistillationModule(student, teacher.model, teacher.num_layers, teacher.hidden_size)
-        live_tps = time_steps(module, live, args.steps)
-        cached_tps = time_steps(module, cached, args.steps)
-        print(f"| {name} | {count_parameters(student, include_embeddings=False) / 1e6:.2f}M | {live_tps:,.0f} | "
-              f"{cached_tps:,.0f} | {cached_tps / live_tps:.1f}x |")
+        for frozen in (False, True):
+            student = build_student(arch, teacher.model, freeze_word_embeddings=frozen)
+            module = DistillationModule(student, teacher.model, teacher.num_layers, teacher.hidden_size)
+            live_tps = time_steps(module, live, args.steps)
+            cached_tps = time_steps(module, cached, args.steps)
+            print(f"| {name} | {'frozen' if frozen else 'trained'} | "
+                  f"{count_parameters(student, include_embeddings=False) / 1e6:.2f}M | {live_tps:,.0f} | "
+                  f"{cached_tps:,.0f} | {cached_tps / live_tps:.1f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--train-steps", type=int, default=800)
     parser.add_argument("--stretch-steps", type=int, default=300)
-    parser.add_argument("--extra", nargs="*", default=["distill.relation_weight=1.0", "data.batch_size=64"],
+    parser.add_argument("--extra", nargs="*",
+                        default=["distill.relation_weight=1.0", "data.batch_size=64", "student.freeze_word_embeddings=false"],
                         help="train.py overrides (the levers)")
     args = parser.parse_args()
     out = args.out.resolve()
@@ -49,6 +50,7 @@ def main() -> None:
     search_dir = out / "search"
     if not (search_dir / "recommendations.yaml").is_file():
         walls["search"] = run([py, "search.py", "latency_budget=cpu_7x", "latency_budget.hard=true",
+                               "student.freeze_word_embeddings=false",
                                f"search.episodes={args.episodes}", "logger=csv", f"hydra.run.dir={search_dir}"],
                               out / "search.log")
     recs = yaml.safe_load((search_dir / "recommendations.yaml").read_text())["budgets"]

@@ -50,3 +50,11 @@ def test_teacher_init_copies_selected_layers_and_slices(tiny_teacher) -> None:  
 def test_unknown_init_mode(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match=r"distill\.init|init"):
         build_student(ArchSpec(**SMALL), tiny_teacher.model, init="magic")  # type: ignore[arg-type]
+
+
+def test_frozen_word_embeddings_only_with_teacher_init(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
+    student = build_student(ArchSpec(**SMALL), tiny_teacher.model, freeze_word_embeddings=True)  # type: ignore[arg-type]
+    assert not student.get_input_embeddings().weight.requires_grad
+    assert student.encoder.layer[0].intermediate.dense.weight.requires_grad
+    with pytest.raises(ConfigError, match="freeze_word_embeddings"):
+        build_student(ArchSpec(**SMALL), tiny_teacher.model, init="random", freeze_word_embeddings=True)  # type: ignore[arg-type]

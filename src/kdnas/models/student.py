@@ -31,13 +31,21 @@ def student_config(arch: ArchSpec, teacher_model: PreTrainedModel, dropout: floa
 
 
 def build_student(
-    arch: ArchSpec, teacher_model: PreTrainedModel, init: str = "teacher", dropout: float | None = 0.0, seed: int = 0
+    arch: ArchSpec,
+    teacher_model: PreTrainedModel,
+    init: str = "teacher",
+    dropout: float | None = 0.0,
+    seed: int = 0,
+    freeze_word_embeddings: bool = False,
 ) -> PreTrainedModel:
     """Build the student for ``arch`` in the teacher's model family.
 
     Args:
         init: ``teacher`` (layer selection + weight slicing) or ``random``.
         dropout: the student's dropout during distillation (``None`` keeps the teacher's).
+        freeze_word_embeddings: keep the (teacher-sliced) word embeddings fixed. With a 250k-piece
+            vocabulary the embedding table is most of a small student's parameters and its dense AdamW
+            update most of a step's time; only allowed with ``init="teacher"``.
 
     Raises:
         ConfigError: unknown ``init`` mode.
@@ -49,8 +57,12 @@ def build_student(
         torch.manual_seed(seed)
         # keep the model class's default heads (e.g. BERT's pooler) so plain AutoModel loads every weight
         student = AutoModel.from_config(config)
+    if freeze_word_embeddings and init != "teacher":
+        raise ConfigError("student.freeze_word_embeddings=true needs student.init=teacher (random embeddings must train)")
     if init == "teacher":
         init_from_teacher(student, teacher_model)
+    if freeze_word_embeddings:
+        student.get_input_embeddings().requires_grad_(False)
     pooler = getattr(student, "pooler", None)
     if pooler is not None:  # not distilled: frozen so DDP sees no unused trainable parameters
         pooler.requires_grad_(False)
