@@ -184,6 +184,31 @@ def test_the_teacher_as_its_own_student_has_retention_one(
     assert "## Summary" in card and "retention 1.000" in card and "| de |" in card
 
 
+def test_onnx_evaluation_reports_both_runtimes(
+    tiny_teacher, corpus: Corpus, tiny_budget: LatencyBudget, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from kdnas.pipelines.evaluate import evaluate_student, teacher_as_student_dir
+
+    suite = EvalSuite(tasks=["retrieval"], **{k: v for k, v in TINY_EVAL.items() if not k.startswith("langid")})  # type: ignore[arg-type]
+    student_dir = teacher_as_student_dir(tiny_teacher, tmp_path)
+    report = evaluate_student(student_dir, tiny_teacher, corpus, suite, tiny_budget, tmp_path, onnx=True, command=[])
+    onnx = report["onnx"]
+    assert onnx["export"]["fp32"]["passed"] and onnx["export"]["int8"]["passed"]
+    assert (tmp_path / "onnx" / "model.onnx").is_file() and (tmp_path / "onnx" / "model.int8.onnx").is_file()
+    for kind, runtime in (("fp32", "onnxruntime"), ("int8", "onnxruntime_int8")):
+        pair = onnx["latency"][kind]
+        assert pair["teacher"]["profile"]["runtime"] == runtime and pair["teacher"]["median_ms"] > 0
+        assert pair["student"]["median_ms"] > 0 and pair["speedup"] > 0
+        assert onnx["scores"][kind]["dtype"] == "float32" and onnx["retention"][kind]["macro"] > 0
+    torch_retrieval = report["scores"]["student"]["tasks"]["retrieval"]
+    onnx_retrieval = onnx["scores"]["fp32"]["tasks"]["retrieval"]
+    assert onnx_retrieval["macro"] == pytest.approx(torch_retrieval["macro"], abs=0.02)
+    for lang, row in torch_retrieval["per_language"].items():
+        assert onnx_retrieval["per_language"][lang]["mean"] == pytest.approx(row["mean"], abs=0.02), lang
+    card = (tmp_path / "report.md").read_text()
+    assert "## ONNX Runtime" in card and "latency ONNX Runtime int8" in card and "student (ONNX fp32)" in card
+
+
 def test_a_student_with_another_tokenizer_is_refused(tiny_teacher, corpus: Corpus, tiny_budget, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from kdnas.evaluate.prune_vocab import prune_vocabulary
     from kdnas.pipelines.evaluate import evaluate_student, teacher_as_student_dir

@@ -103,10 +103,13 @@ def resolve_device(name: str) -> torch.device:
 def prepared_model(model: PreTrainedModel, device: torch.device, dtype: torch.dtype) -> Iterator[PreTrainedModel]:
     """``model`` itself if it already sits on ``device`` in ``dtype``, else a moved / converted copy.
 
+    A module with ``convertible = False`` (:class:`kdnas.deploy.onnx_encoder.OnnxEncoder`) is passed through.
+
     The original is never modified (it may be a frozen teacher shared with other code).
     """
     first = next(model.parameters())
-    if first.device.type == device.type and first.dtype == dtype:
+    if (first.device.type == device.type and first.dtype == dtype) or not getattr(model, "convertible", True):
+        # a module flagged ``convertible = False`` (an ONNX Runtime session) computes in its own precision
         yield model
         return
     converted: PreTrainedModel = copy.deepcopy(model)

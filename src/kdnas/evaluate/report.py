@@ -225,6 +225,44 @@ def _pruned(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _onnx(report: dict[str, Any]) -> list[str]:
+    onnx = report.get("onnx")
+    if not onnx:
+        return []
+    export, scores, retention = onnx["export"], onnx["scores"], onnx["retention"]
+    rows = []
+    for kind, pair in onnx["latency"].items():
+        p = pair["teacher"]["profile"]
+        rows.append([f"latency ONNX Runtime {kind} ({p['device']}, median ms; batch {p['batch_size']}, "
+                     f"{p['seq_len']} tokens, {p['threads']} thread(s))", _num(pair["teacher"]["median_ms"], 2),
+                     _num(pair["student"]["median_ms"], 2), f"speed-up {pair['speedup']:.2f}x"])  # fmt: skip
+    header = ["", "teacher (PyTorch)", "student (PyTorch)", *(f"student (ONNX {k})" for k in scores)]
+    score_rows = []
+    for task, t_res in report["scores"]["teacher"]["tasks"].items():
+        score_rows.append([f"{task} (macro)", _num(t_res.get("macro")),
+                           _num(report["scores"]["student"]["tasks"].get(task, {}).get("macro")),
+                           *(_num(s["tasks"].get(task, {}).get("macro")) for s in scores.values())])  # fmt: skip
+    score_rows.append(["retention (macro)", "1.000", _ratio(report["retention"]["macro"]),
+                       *(_ratio(retention[k]["macro"]) for k in scores)])  # fmt: skip
+    checks = []
+    for kind in ("fp32", "int8"):
+        if check := export.get(kind):
+            checks.append(f"{kind} {'passed' if check['passed'] else '**failed**'} ({check['criterion']}: "
+                          f"max_abs_diff {check['max_abs_diff']:.2e}, cosine_min {check['cosine_min']:.4f})")  # fmt: skip
+    return [
+        "## ONNX Runtime",
+        "",
+        f"The student was exported to `{export['out_dir']}` (fp32 and dynamically quantised int8); checks against "
+        f"PyTorch: {'; '.join(checks)}.",
+        "",
+        *_table(["", "teacher", "student", "student / teacher"], rows),
+        *_table(header, score_rows),
+        "Both models are timed side by side under ONNX Runtime with the budget's profile; the ONNX student is "
+        "scored on the same texts (embedding passes on the CPU, the graph's precision).",
+        "",
+    ]
+
+
 def _notes(report: dict[str, Any]) -> list[str]:
     return [
         "## Notes",
@@ -250,6 +288,6 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"(distilled from {report['teacher']['name']})"
     )
     lines = [title, ""]
-    for section in (_summary, _architecture, _provenance, _per_language, _pruned, _notes):
+    for section in (_summary, _architecture, _provenance, _per_language, _pruned, _onnx, _notes):
         lines += section(report)
     return "\n".join(lines).rstrip() + "\n"

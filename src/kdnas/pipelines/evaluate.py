@@ -32,6 +32,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 
 from kdnas.data.corpus import Corpus
 from kdnas.errors import ConfigError
+from kdnas.evaluate.embed import resolve_threads
 from kdnas.evaluate.prune_vocab import prune_vocabulary, weights_bytes
 from kdnas.evaluate.report import write_report
 from kdnas.evaluate.suite import EvalPlan, EvalSuite
@@ -91,6 +92,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         out,
         prune_vocab=bool(cfg.get("prune_vocab", False)),
         prune_min_count=int(cfg.get("prune_min_count", 1)),
+        onnx=bool(cfg.get("onnx", False)),
     )
 
 
@@ -249,7 +251,7 @@ def _score(row: dict[str, Any] | None) -> float | None:
 
 
 def _evaluate_model(
-    label: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prefix: str, suite: EvalSuite, plan: EvalPlan
+    label: str, model: PreTrainedModel | torch.nn.Module, tokenizer: PreTrainedTokenizerBase, prefix: str, suite: EvalSuite, plan: EvalPlan
 ) -> dict[str, Any]:
     started = time.perf_counter()
     result = suite.run(model, tokenizer, prefix, plan=plan)
@@ -267,6 +269,7 @@ def evaluate_student(
     *,
     prune_vocab: bool = False,
     prune_min_count: int = 1,
+    onnx: bool = False,
     command: list[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the student in ``student_dir`` against ``teacher``; write ``report.json`` and ``report.md``.
@@ -279,6 +282,8 @@ def evaluate_student(
         out_dir: where the reports (and a pruned student) are written.
         prune_vocab: also prune the student's vocabulary to the train split's and evaluate that student.
         prune_min_count: keep the ids used at least this often.
+        onnx: also export the student to ONNX (fp32 and int8, checked against PyTorch), time teacher and
+            student under ONNX Runtime (fp32 and int8) and score the student under both (``report["onnx"]``).
         command: the command line recorded in the report (default: this process's, ``sys.orig_argv``, as
             typed: before ``evaluate.py`` renamed ``student=``).
 
@@ -316,6 +321,8 @@ def evaluate_student(
         "suite": suite.settings(),
         "environment": _environment(),
     }
+    if onnx:
+        report["onnx"] = _evaluate_onnx(student_dir, model, tokenizer, teacher, suite, plan, budget, out_dir, teacher_scores)
     if prune_vocab:
         report["pruned"] = _evaluate_pruned(
             student_dir, teacher, corpus, suite, plan, budget, out_dir, prune_min_count, teacher_facts, teacher_scores
@@ -352,6 +359,60 @@ def _evaluate_pruned(
         "latency": measure_latencies(model, teacher.model, budget),
         "scores": scores,
         "retention": retention(scores, teacher_scores),
+    }
+
+
+ONNX_RUNTIMES = {"fp32": "onnxruntime", "int8": "onnxruntime_int8"}
+
+
+def _evaluate_onnx(
+    student_dir: Path,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    teacher: Teacher,
+    suite: EvalSuite,
+    plan: EvalPlan,
+    budget: LatencyBudget,
+    out_dir: Path,
+    teacher_scores: dict[str, Any],
+) -> dict[str, Any]:
+    """Export the student to ``out_dir/onnx`` (fp32 and int8), time both models under ONNX Runtime, score the student.
+
+    Latency: teacher and student side by side (:func:`measure_pair`) under the budget's profile with
+    ``runtime=onnxruntime`` / ``onnxruntime_int8`` (on the CPU when the profile's device is CUDA but this
+    ONNX Runtime has no CUDA provider). Scores: the exported files in an :class:`OnnxEncoder`, embedded on
+    the CPU in float32 (the graph's own precision applies); retention against the PyTorch teacher's scores.
+    """
+    import onnxruntime as ort
+
+    from kdnas.deploy.onnx import export_student
+    from kdnas.deploy.onnx_encoder import OnnxEncoder
+
+    assert isinstance(budget.profile, LatencyProfile)
+    started = time.perf_counter()
+    export = export_student(student_dir, out_dir / "onnx", int8=True)
+    log.info("ONNX export: fp32 check %s, int8 check %s (%.1f s)", export["fp32"]["passed"],
+             export["int8"]["passed"], time.perf_counter() - started)  # fmt: skip
+    device = budget.profile.device
+    if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        device = "cpu"
+    latency: dict[str, Any] = {}
+    for kind, runtime in ONNX_RUNTIMES.items():
+        profile = dataclasses.replace(budget.profile, runtime=runtime, device=device)
+        latency[kind] = measure_pair(model, teacher.model, profile).to_dict()
+    onnx_suite = dataclasses.replace(suite, device="cpu", dtype="float32")
+    threads = resolve_threads(suite.threads) or torch.get_num_threads()
+    scores: dict[str, Any] = {}
+    for kind in ONNX_RUNTIMES:
+        encoder = OnnxEncoder(export["files"][kind], model.config, threads=threads)
+        scores[kind] = _evaluate_model(f"student (ONNX {kind})", encoder, tokenizer, teacher.text_prefix,
+                                       onnx_suite, plan)  # fmt: skip
+        del encoder
+    return {
+        "export": export,
+        "latency": latency,
+        "scores": scores,
+        "retention": {kind: retention(s, teacher_scores) for kind, s in scores.items()},
     }
 
 
