@@ -72,20 +72,6 @@ def resolve_threads(threads: int | str | None) -> int | None:
     return threads
 
 
-@contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Set torch's intra-op threads for the block (``None``: leave them), then restore them."""
-    if threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def resolve_device(name: str) -> torch.device:
     """``"auto"``: CUDA when torch sees a GPU, else the CPU; or any torch device name."""
     if name == "auto":

@@ -33,11 +33,11 @@ from kdnas.evaluate.embed import (
     resolve_device,
     resolve_dtype,
     resolve_threads,
-    torch_threads,
 )
 from kdnas.evaluate.hf_tasks import HUB_TASKS, HubTaskPlan, plan_hub_task, score_hub_task
 from kdnas.evaluate.langid import LangIdPlan, plan_langid, score_langid
 from kdnas.evaluate.retrieval import RetrievalPlan, plan_retrieval, ranked_pairs, score_retrieval
+from kdnas.latency.measure import torch_threads
 
 CORPUS_TASKS: tuple[str, ...] = ("retrieval", "langid")
 TASKS: tuple[str, ...] = (*CORPUS_TASKS, *HUB_TASKS)

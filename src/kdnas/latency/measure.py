@@ -126,7 +126,7 @@ def measure_latency(
     """
     inputs = _inputs_for(model, profile, vocab_size)
     factory = resolve_runtime(profile.runtime)
-    with _num_threads(profile.threads), factory(model, profile, inputs) as run:
+    with torch_threads(profile.threads), factory(model, profile, inputs) as run:
         for _ in range(profile.warmup):
             run()
         samples = _time(run, profile.repeats)
@@ -164,7 +164,7 @@ def measure_pair(
     factory = resolve_runtime(profile.runtime)
     min_ns = profile.min_seconds * 1e9
     samples: tuple[list[int], list[int]] = ([], [])
-    with _num_threads(profile.threads), ExitStack() as stack:
+    with torch_threads(profile.threads), ExitStack() as stack:
         runs = [stack.enter_context(factory(m, profile, x)) for m, x in zip(models, inputs, strict=True)]
         for run in runs:
             for _ in range(profile.warmup):
@@ -253,12 +253,15 @@ def _time(run: Runner, count: int) -> list[int]:
 
 
 @contextmanager
-def _num_threads(threads: int) -> Iterator[None]:
-    """Set torch's intra-op threads for the block, then restore them.
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Set torch's intra-op threads for the block (``None``: leave them), then restore them.
 
     Inter-op threads stay as they are: ``torch.set_num_interop_threads`` may only be called once per
     process, before any parallel work.
     """
+    if threads is None:
+        yield
+        return
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
