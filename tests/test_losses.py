@@ -76,3 +76,37 @@ def test_sentence_relation_is_zero_for_the_same_geometry_and_basis_free() -> Non
     rotation, _ = torch.linalg.qr(torch.randn(16, 16, generator=torch.Generator().manual_seed(1)))
     assert sentence_relation_kl(target @ rotation, target, mask).item() < 1e-6  # a rotated student is perfect
     assert sentence_relation_kl(torch.randn_like(target), target, mask).item() > 0.01
+
+
+def test_crosslingual_relation_rewards_translations_placed_on_their_sources() -> None:
+    from kdnas.distill.losses import crosslingual_relation_kl
+
+    _, mask = batch()
+    target = torch.randn(4, 7, 16, generator=torch.Generator().manual_seed(3))  # well-separated sentences
+    n = target.shape[0]
+    paired_mask = torch.cat([mask, mask])
+    noise = torch.randn_like(target, generator=torch.Generator().manual_seed(2))
+    rotation, _ = torch.linalg.qr(torch.randn(16, 16, generator=torch.Generator().manual_seed(1)))
+    # the teacher's translation rows are ignored: only its English sources are the target
+    teacher = torch.cat([target, noise])
+    aligned = crosslingual_relation_kl(torch.cat([target, target]) @ rotation, teacher, paired_mask, n)
+    shuffled = crosslingual_relation_kl(torch.cat([target, target.roll(1, 0)]), teacher, paired_mask, n)
+    assert aligned.item() < 1e-6  # translation i where the teacher puts source i, in any basis
+    assert shuffled.item() > 1.0  # translation i where source i-1 is: heavily penalised
+
+
+def test_crosslingual_loss_only_on_paired_batches(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
+    from kdnas.distill.module import DistillationModule
+    from kdnas.models.student import build_student
+    from kdnas.nas.arch import ArchSpec
+
+    teacher = tiny_teacher.model
+    student = build_student(ArchSpec(2, 32, 2, 64, "relu"), teacher)
+    module = DistillationModule(student, teacher, teacher.config.num_hidden_layers, teacher.config.hidden_size,
+                                crosslingual_weight=2.0)
+    ids = torch.randint(5, 1000, (6, 9))
+    plain = module.losses({"input_ids": ids, "attention_mask": torch.ones_like(ids)})
+    assert "crosslingual" not in plain
+    paired = module.losses({"input_ids": ids, "attention_mask": torch.ones_like(ids), "n_pairs": torch.tensor(3)})
+    assert paired["crosslingual"].item() > 0
+    assert torch.allclose(paired["total"], paired["hidden"] + 2.0 * paired["crosslingual"])

@@ -73,6 +73,7 @@ def test_rerun_in_the_same_directory_resumes(tiny_run: Path) -> None:
         (["teacher=xlmr_base", "teacher.name_or_path=/no/such/teacher"], "teacher.name_or_path"),
         (["experiment=tiny", "data=text_files", "data.corpus.paths=[/no/such/*.txt]"], "data.paths"),
         (["experiment=tiny", "data=text_files"], "data.corpus.paths"),
+        (["experiment=tiny", "distill.crosslingual_weight=1.0"], "data.paired=true"),
     ],
 )
 def test_bad_input_is_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
@@ -88,3 +89,17 @@ def test_malformed_arch_file(tmp_path: Path) -> None:
     proc = run_train("experiment=tiny", f"arch_file={bad}", f"hydra.run.dir={tmp_path}", check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert str(bad) in proc.stderr
+
+
+@pytest.mark.slow
+def test_paired_training_with_every_extra_loss(tmp_path: Path) -> None:
+    """Translation pairs + cross-lingual, sentence-relation and attention-relation losses, end to end."""
+    run_train(
+        "experiment=tiny", "data.paired=true", "distill.crosslingual_weight=1.0", "distill.relation_weight=0.5",
+        "distill.attention_weight=1.0", "distill.attention_relation_heads=2", "trainer.max_steps=4",
+        f"hydra.run.dir={tmp_path}",
+    )
+    header, *rows = (tmp_path / "csv" / "metrics.csv").read_text().splitlines()
+    for part in ("hidden", "relation", "crosslingual", "attention"):
+        assert f"train/{part}_loss" in header
+    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 4

@@ -1,5 +1,9 @@
 """The LightningDataModule: tokenizes a corpus with the teacher's tokenizer, batches by length.
 
+With ``paired=True`` the training split is the corpus's translation pairs instead of its texts: a batch
+of ``B`` pairs is ``2B`` rows (the ``B`` English sources, then their ``B`` translations) and carries
+``n_pairs``, which the cross-lingual distillation loss needs.
+
 When :class:`~kdnas.data.teacher_cache.TeacherCache` objects are given (the search's proxy and validation
 splits), every batch of those splits also carries the teacher's precomputed hidden states, so the
 distillation runs no teacher forward.
@@ -61,6 +65,51 @@ class Collator:
         return batch
 
 
+@dataclass
+class PairedSplit(Dataset):
+    """Tokenized ``(English source, translation)`` pairs."""
+
+    sources: list[np.ndarray]
+    translations: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray, np.ndarray]:
+        return index, self.sources[index], self.translations[index]
+
+    def lengths(self) -> list[int]:
+        return [max(len(s), len(t)) for s, t in zip(self.sources, self.translations, strict=True)]
+
+
+class PairCollator:
+    """Pads ``B`` pairs into ``2B`` rows, sources first, then translations in the same order."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
+        seqs = [s for _, s, _ in items] + [t for _, _, t in items]
+        input_ids, mask = pad_sequences(seqs, self.pad_id)
+        return {"input_ids": input_ids, "attention_mask": mask, "index": torch.tensor([i for i, _, _ in items]),
+                "n_pairs": torch.tensor(len(items))}
+
+
+def tokenize_pairs(
+    tokenizer: PreTrainedTokenizerBase, corpus: Corpus, split: str, max_length: int, prefix: str = ""
+) -> PairedSplit:
+    """Tokenize a split's translation pairs (each distinct string once)."""
+    pairs = corpus.pairs(split)
+    if not pairs:
+        raise ConfigError(
+            f"data.paired=true but corpus {corpus.name!r} has no translation pairs in split {split!r}: "
+            "use data=gettext (or set data.paired=false)"
+        )
+    strings = list(dict.fromkeys(s for p in pairs for s in (p.source, p.translation)))
+    ids = dict(zip(strings, tokenize_texts(tokenizer, strings, max_length, prefix), strict=True))
+    return PairedSplit([ids[p.source] for p in pairs], [ids[p.translation] for p in pairs])
+
+
 class DistillDataModule(L.LightningDataModule):
     """Tokenized, length-bucketed splits of a :class:`Corpus`.
 
@@ -72,6 +121,7 @@ class DistillDataModule(L.LightningDataModule):
         batch_size, eval_batch_size: training and evaluation batch sizes.
         train_split: ``train`` for full distillation, ``proxy`` in the search.
         teacher_caches: precomputed teacher states per role (``train``, ``validation``, ``test``).
+        paired: train on translation pairs (see the module docstring); ``batch_size`` counts pairs.
     """
 
     def __init__(
@@ -88,6 +138,7 @@ class DistillDataModule(L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         teacher_caches: Mapping[str, TeacherCache] | None = None,
+        paired: bool = False,
     ) -> None:
         super().__init__()
         if max_length < 4:
@@ -104,9 +155,11 @@ class DistillDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.teacher_caches = dict(teacher_caches or {})
+        self.paired = paired
         #: teacher layers to read from the caches (None: all); set per student from its layer mapping
         self.teacher_layers: tuple[int, ...] | None = None
         self._splits: dict[str, TokenizedSplit] = {}
+        self._pairs: PairedSplit | None = None
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else 0)
 
@@ -132,8 +185,28 @@ class DistillDataModule(L.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    def paired_train(self) -> PairedSplit:
+        """The training split's translation pairs, tokenized once."""
+        if self._pairs is None:
+            self._pairs = tokenize_pairs(
+                self.tokenizer, self.corpus, self.split_names["train"], self.max_length, self.text_prefix
+            )
+        return self._pairs
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True, self.batch_size)
+        if not self.paired:
+            return self._loader("train", True, self.batch_size)
+        if "train" in self.teacher_caches:
+            raise ConfigError("data.paired=true cannot use a teacher-output cache for the training split")
+        data = self.paired_train()
+        sampler = LengthBucketBatchSampler(data.lengths(), self.batch_size, shuffle=True, seed=self.seed)
+        return DataLoader(
+            data,
+            batch_sampler=sampler,
+            collate_fn=PairCollator(self.pad_id),
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("validation", False, self.eval_batch_size)

@@ -86,3 +86,26 @@ def sentence_relation_kl(
     return torch.nn.functional.kl_div(
         s_logits.log_softmax(-1), t_logits.log_softmax(-1), log_target=True, reduction="batchmean"
     )
+
+
+def crosslingual_relation_kl(
+    student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, n_pairs: int, temperature: float = 0.05
+) -> torch.Tensor:
+    """Cross-lingual relation distillation over a paired batch (rows ``[sources; translations]``).
+
+    The teacher's similarities between English sources ``i`` and ``j`` are the target for the student's
+    similarities between translation ``i`` and source ``j`` (and, symmetrically, source ``i`` and
+    translation ``j``): each translation should sit where the teacher puts its English source, relative
+    to the other sources of the batch. Only the teacher's English states are used, so a student can align
+    languages the teacher itself aligns less well. Compares geometry, not coordinates (any widths).
+    """
+    s = torch.nn.functional.normalize(mean_pool(student.float(), mask), dim=-1)
+    t = torch.nn.functional.normalize(mean_pool(teacher[:n_pairs].float(), mask[:n_pairs]), dim=-1)
+    s_src, s_tgt = s[:n_pairs], s[n_pairs : 2 * n_pairs]
+    target = (t @ t.T / temperature).log_softmax(-1)  # symmetric: serves both directions
+    cross = s_tgt @ s_src.T / temperature  # (translation i, source j)
+
+    def kl(logits: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.kl_div(logits.log_softmax(-1), target, log_target=True, reduction="batchmean")
+
+    return 0.5 * (kl(cross) + kl(cross.T))

@@ -12,13 +12,15 @@ the data, in which case no teacher forward runs at all.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 
 import lightning as L
 import torch
 from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
-from kdnas.distill.losses import NormalisedMSE, normalised_mse, sentence_relation_kl
+from kdnas.distill.attention import attention_relation_kl, capture_qkv
+from kdnas.distill.losses import NormalisedMSE, crosslingual_relation_kl, normalised_mse, sentence_relation_kl
 from kdnas.distill.mapping import LayerMapping, layer_mapping
 from kdnas.errors import ConfigError
 
@@ -53,6 +55,12 @@ class DistillationModule(L.LightningModule):
             own mean-pooled last layer, with no projection, must reproduce the teacher's in-batch cosine
             similarity distribution (KL at ``relation_temperature``). Invariant to the student's basis,
             it shapes the embedding space that retrieval uses.
+        crosslingual_weight: weight of the cross-lingual relation loss (0 = off), on paired batches only
+            (``data.paired=true``): a translation's similarities to the batch's English sources, in the
+            student, must match its source's similarities in the teacher (see ``losses``).
+        attention_weight: weight of the MiniLMv2 self-attention relation loss (0 = off) between the
+            student's last layer and the teacher layer it learns, over ``attention_relation_heads``
+            relation heads. Needs the live teacher (batches from a teacher-output cache skip it).
     """
 
     def __init__(
@@ -69,6 +77,9 @@ class DistillationModule(L.LightningModule):
         projection_init: str = "identity",
         relation_weight: float = 0.0,
         relation_temperature: float = 0.05,
+        crosslingual_weight: float = 0.0,
+        attention_weight: float = 0.0,
+        attention_relation_heads: int = 8,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["student", "teacher"])
@@ -140,21 +151,36 @@ class DistillationModule(L.LightningModule):
         yield from self.projected_pairs(*self.states(batch))
 
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """``hidden`` (the normalised hidden-state loss), ``relation`` when weighted, and their ``total``."""
+        """``hidden`` (the normalised hidden-state loss); ``relation``, ``crosslingual`` (paired batches)
+        and ``attention`` (live teacher) when weighted; and their weighted ``total``."""
         mask = batch["attention_mask"]
-        student_states, teacher_states = self.states(batch)
+        top = self.layer_map.pairs[-1][1][-1]  # the teacher layer the last student layer learns
+        attention = self.hparams["attention_weight"] > 0 and "teacher_hidden" not in batch
+        with ExitStack() as stack:
+            if attention:  # hooks keep the Q/K/V projections of both forwards (hidden-state numbering is 1-based)
+                s_qkv = stack.enter_context(capture_qkv(self.student, self.student.config.num_hidden_layers - 1))
+                t_qkv = stack.enter_context(capture_qkv(self.teacher, top - 1))
+            student_states, teacher_states = self.states(batch)
         hidden = torch.stack(
             [normalised_mse(p, t, mask) for p, t in self.projected_pairs(student_states, teacher_states)]
         ).mean()
         out = {"hidden": hidden, "total": hidden}
         weight = self.hparams["relation_weight"]
         if weight > 0:
-            top = self.layer_map.pairs[-1][1][-1]  # the teacher layer the last student layer learns
             out["relation"] = sentence_relation_kl(
                 student_states[-1], teacher_states[top].to(student_states[-1].dtype), mask,
                 self.hparams["relation_temperature"],
             )
-            out["total"] = hidden + weight * out["relation"]
+            out["total"] = out["total"] + weight * out["relation"]
+        weight = self.hparams["crosslingual_weight"]
+        if weight > 0 and "n_pairs" in batch:
+            out["crosslingual"] = crosslingual_relation_kl(
+                student_states[-1], teacher_states[top], mask, int(batch["n_pairs"]), self.hparams["relation_temperature"]
+            )
+            out["total"] = out["total"] + weight * out["crosslingual"]
+        if attention:
+            out["attention"] = attention_relation_kl(s_qkv, t_qkv, mask, self.hparams["attention_relation_heads"])
+            out["total"] = out["total"] + self.hparams["attention_weight"] * out["attention"]
         return out
 
     def loss(self, batch: Batch) -> torch.Tensor:
@@ -168,9 +194,10 @@ class DistillationModule(L.LightningModule):
             raise FloatingPointError(f"non-finite distillation loss at step {self.global_step}")
         size = batch["input_ids"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        if "relation" in losses:
-            self.log("train/hidden_loss", losses["hidden"], batch_size=size)
-            self.log("train/relation_loss", losses["relation"], batch_size=size)
+        if len(losses) > 2:  # more than hidden + total: log each part
+            for name in ("hidden", "relation", "crosslingual", "attention"):
+                if name in losses:
+                    self.log(f"train/{name}_loss", losses[name], batch_size=size)
         return loss
 
     def _update(self, metrics: nn.ModuleList, batch: Batch) -> None:

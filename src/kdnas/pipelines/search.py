@@ -199,7 +199,7 @@ class SearchRun:
         forward_calls_before = ForwardCounter.calls
         teacher = load_teacher(cfg)
         corpus = load_corpus(cfg)
-        dm = make_datamodule(cfg, corpus, teacher, train_split="proxy", val_split="validation")
+        dm = make_datamodule(cfg, corpus, teacher, train_split="proxy", val_split="validation", paired=False)
         dm.teacher_caches = teacher_caches(cfg, teacher, dm)
         teacher_ms = teacher_latency(self.store, teacher, self.budget)
         log.info("budget %s", self.budget.describe(teacher_ms))

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from kdnas.data.datamodule import DistillDataModule
 from kdnas.distill.module import DistillationModule
+from kdnas.errors import ConfigError
 from kdnas.models.student import count_parameters
 from kdnas.nas.arch import ArchSpec
 from kdnas.pipelines.common import (
@@ -41,6 +42,7 @@ def make_datamodule(cfg: DictConfig, corpus: Any, teacher: Any, **overrides: Any
         eval_batch_size=cfg.data.eval_batch_size,
         num_workers=cfg.data.num_workers,
         seed=cfg.seed,
+        paired=bool(cfg.data.get("paired", False)),
     )
     kwargs.update(overrides)
     return DistillDataModule(corpus, teacher.tokenizer, **kwargs)
@@ -61,6 +63,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(cfg.seed, workers=True)
     out = output_dir(cfg)
     arch = resolve_arch(cfg)
+    if cfg.distill.get("crosslingual_weight", 0) > 0 and not cfg.data.get("paired", False):
+        raise ConfigError("distill.crosslingual_weight > 0 needs paired batches: add data.paired=true (data=gettext)")
     teacher = load_teacher(cfg)
     corpus = load_corpus(cfg)
     student = hydra.utils.instantiate(cfg.student)(arch, teacher.model)
