@@ -47,5 +47,5 @@ def test_unpaired_mode_is_unchanged(tiny_teacher) -> None:  # type: ignore[no-un
 
 def test_paired_mode_needs_translations(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
     dm = DistillDataModule(corpus([]), tiny_teacher.tokenizer, paired=True)
-    with pytest.raises(ConfigError, match="data.paired"):
+    with pytest.raises(ConfigError, match=r"data\.paired"):
         dm.train_dataloader()

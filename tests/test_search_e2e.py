@@ -133,3 +133,15 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     for args, message in ((["controller=nope"], "controller"), (["experiment=tiny", "search.pool_size=-3"], "search.pool_size")):
         proc = run_search(*args, f"hydra.run.dir={tmp_path}", check=False)
         assert proc.returncode != 0 and "Traceback" not in proc.stderr and message in proc.stderr, proc.stderr[-1500:]
+
+
+@pytest.mark.slow
+def test_first_episode_starts_with_teacher_shaped_seeds(tmp_path: Path) -> None:
+    # the tiny teacher is 4 x 64 with 4 gelu heads; open the space to its shape and the budget to any latency
+    run_search("experiment=tiny", "search.shared_store=null", "search.teacher_shaped_seeds=1",
+               "search_space.hidden_size=[32,64]", "search_space.num_attention_heads=[2,4]",
+               "latency_budget.speedup=null", "latency_budget.max_ms=1000", f"hydra.run.dir={tmp_path}")
+    first = [r for r in rows(tmp_path) if r["episode"] == "0"]
+    shaped = [r for r in first if (r["hidden_size"], r["num_attention_heads"], r["hidden_act"]) == ("64", "4", "gelu")]
+    assert len(first) == 2
+    assert [(r["num_hidden_layers"], r["intermediate_size"]) for r in shaped][:1] == [("2", "64")]

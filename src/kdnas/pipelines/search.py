@@ -50,6 +50,7 @@ from kdnas.nas.results import (
     write_candidates_csv,
     write_yaml,
 )
+from kdnas.nas.seeds import estimated_cost, teacher_shaped_seeds
 from kdnas.nas.space import SearchSpace
 from kdnas.nas.store import CandidateStore, Measurement
 from kdnas.paths import cache_root
@@ -67,6 +68,9 @@ def check_search_settings(s: DictConfig) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "episodes" else 1):
             minimum = 0 if key == "episodes" else 1
             raise ConfigError(f"search.{key}={value!r}: must be an integer >= {minimum}")
+    seeds = s.get("teacher_shaped_seeds", 0)
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 0:
+        raise ConfigError(f"search.teacher_shaped_seeds={seeds!r}: must be an integer >= 0 (0 = no seeds)")
 
 
 def teacher_caches(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule) -> dict[str, TeacherCache]:
@@ -103,12 +107,6 @@ def setting_key(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, budget
         "seed": cfg.search.seed,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def estimated_cost(arch: ArchSpec, seq_len: int) -> float:
-    """Multiply-adds per token of the encoder (for picking the fastest architecture to time)."""
-    h, f = arch.hidden_size, arch.intermediate_size
-    return arch.num_hidden_layers * (4 * h * h + 2 * h * f + 2 * seq_len * h)
 
 
 def check_budget_reachable(space: SearchSpace, teacher: Teacher, budget: LatencyBudget, teacher_ms: float) -> None:
@@ -220,7 +218,7 @@ class SearchRun:
             trainer_kwargs=self.trainer_kwargs(),
             teacher_ms=teacher_ms,
         )
-        distilled = self.loop(evaluator, setting, teacher_ms)
+        distilled = self.loop(evaluator, setting, teacher, teacher_ms)
         summary = self.finish(teacher, teacher_ms, started, distilled)
         summary["teacher_forward_calls"] = ForwardCounter.calls - forward_calls_before + evaluator.teacher_forward_calls
         if self.is_zero:
@@ -237,7 +235,15 @@ class SearchRun:
                 kwargs[key] = t[key]
         return kwargs
 
-    def loop(self, evaluator: ProxyEvaluator, setting: str, teacher_ms: float) -> int:
+    def seeds(self, teacher: Teacher, teacher_ms: float) -> list[ArchSpec]:
+        """The first episode's teacher-shaped candidates (``search.teacher_shaped_seeds`` of them at most)."""
+        limit = min(int(self.cfg.search.get("teacher_shaped_seeds", 0)), int(self.cfg.search.candidates_per_episode))
+        seeds = teacher_shaped_seeds(self.space, teacher.model, self.budget, teacher_ms, limit)  # type: ignore[arg-type]
+        if limit and not seeds:
+            log.info("no teacher-shaped architecture of the space meets %s: the first episode is the controller's", self.budget.name)
+        return seeds
+
+    def loop(self, evaluator: ProxyEvaluator, setting: str, teacher: Teacher, teacher_ms: float) -> int:
         s = self.cfg.search
         k, episodes = s.candidates_per_episode, s.episodes
         seen: set[str] = set()
@@ -251,8 +257,11 @@ class SearchRun:
                 stored = self.store.proposals(RUN, episode)
                 if stored is None:
                     rng = np.random.default_rng([s.seed, episode])
-                    archs = self.controller.propose(self.space, rng, k, s.pool_size, seen, episode)
-                    modes = list(getattr(self.controller, "last_modes", None) or ["random"] * len(archs))
+                    seeds = self.seeds(teacher, teacher_ms) if episode == 0 and self.is_zero else []
+                    seen.update(a.arch_id for a in seeds)
+                    archs = seeds + self.controller.propose(self.space, rng, k - len(seeds), s.pool_size, seen, episode)
+                    modes = ["seed"] * len(seeds) + list(
+                        getattr(self.controller, "last_modes", None) or ["random"] * (len(archs) - len(seeds)))
                     if self.is_zero:
                         self.store.save_proposals(RUN, episode, archs, modes)
                 else:

@@ -1,0 +1,66 @@
+"""Teacher-shaped seed candidates for the first episode of a search.
+
+A student with the teacher's width, head count and activation inherits whole teacher layers under
+``student.init=teacher`` (only the FFN is sliced), so it starts close to its teacher; one of another shape
+starts from sliced, partly meaningless weights. In a space of a thousand architectures a few random
+episodes rarely sample such a student, and the controller never learns how good they are. Seeding the
+first episode with them, the deepest first, each with the largest FFN that meets the budget (timed side
+by side with the teacher), gives the controller that reference point; later episodes are its own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from torch import nn
+
+from kdnas.latency.measure import measure_pair
+from kdnas.models.student import build_student
+from kdnas.nas.arch import ArchSpec
+from kdnas.nas.budget import LatencyBudget
+from kdnas.nas.space import SearchSpace
+
+log = logging.getLogger(__name__)
+
+
+def estimated_cost(arch: ArchSpec, seq_len: int) -> float:
+    """Multiply-adds per token of the encoder: a lower bound on the real latency ratio of a small model."""
+    h, f = arch.hidden_size, arch.intermediate_size
+    return arch.num_hidden_layers * (4 * h * h + 2 * h * f + 2 * seq_len * h)
+
+
+def teacher_shape(teacher: nn.Module) -> tuple[int, int, str]:
+    config = teacher.config  # type: ignore[union-attr]
+    return config.hidden_size, config.num_attention_heads, config.hidden_act
+
+
+def teacher_shaped_seeds(
+    space: SearchSpace, teacher: nn.Module, budget: LatencyBudget, teacher_ms: float, limit: int
+) -> list[ArchSpec]:
+    """Up to ``limit`` teacher-shaped architectures of ``space`` that meet ``budget``, deepest first.
+
+    Per depth, FFN sizes are tried from the largest down; one whose multiply-adds already miss the target
+    is skipped untimed (real latency only adds overhead), the others are timed interleaved with the teacher
+    until one meets the target.
+    """
+    if limit < 1:
+        return []
+    profile = budget.profile
+    target = budget.target_ms(teacher_ms)
+    teacher_arch = ArchSpec(teacher.config.num_hidden_layers, *teacher_shape(teacher)[:2],  # type: ignore[union-attr]
+                            teacher.config.intermediate_size, teacher_shape(teacher)[2])  # type: ignore[union-attr]
+    teacher_cost = estimated_cost(teacher_arch, profile.seq_len)  # type: ignore[union-attr]
+    shaped = [a for a in space.all_valid() if (a.hidden_size, a.num_attention_heads, a.hidden_act) == teacher_shape(teacher)]
+    seeds: list[ArchSpec] = []
+    for depth in sorted({a.num_hidden_layers for a in shaped}, reverse=True):
+        for arch in sorted((a for a in shaped if a.num_hidden_layers == depth), key=lambda a: -a.intermediate_size):
+            if teacher_ms * estimated_cost(arch, profile.seq_len) / teacher_cost > target:  # type: ignore[union-attr]
+                continue
+            pair = measure_pair(build_student(arch, teacher, init="random"), teacher, profile)  # type: ignore[arg-type]
+            if teacher_ms / pair.speedup <= target:
+                log.info("seed %s: %.1fx faster than the teacher", arch.short_name, pair.speedup)
+                seeds.append(arch)
+                break
+        if len(seeds) >= limit:
+            break
+    return seeds
