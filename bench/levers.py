@@ -37,6 +37,8 @@ VARIANTS: dict[str, list[str]] = {
     "+ relation + cross-lingual 1.0": [*RELATION, *crosslingual(1.0)],
     "+ relation + cross-lingual 0.3": [*RELATION, *crosslingual(0.3)],
     "+ relation + cross-lingual 0.1": [*RELATION, *crosslingual(0.1)],
+    "+ relation + cross-lingual 1.0 (teacher target)": [*RELATION, *crosslingual(1.0), "distill.crosslingual_target=teacher"],
+    "+ relation, paired batches only": [*RELATION, *crosslingual(0.0)],
     "+ relation + cross-lingual 0.3 + attention": [*RELATION, *crosslingual(0.3), "distill.attention_weight=1.0"],
     "cross-lingual 0.3, mapping=last": [*RELATION, *crosslingual(0.3), "distill.mapping=last"],
 }

@@ -110,3 +110,14 @@ def test_crosslingual_loss_only_on_paired_batches(tiny_teacher) -> None:  # type
     paired = module.losses({"input_ids": ids, "attention_mask": torch.ones_like(ids), "n_pairs": torch.tensor(3)})
     assert paired["crosslingual"].item() > 0
     assert torch.allclose(paired["total"], paired["hidden"] + 2.0 * paired["crosslingual"])
+
+
+def test_crosslingual_teacher_target_distils_the_teachers_own_cross_lingual_geometry() -> None:
+    from kdnas.distill.losses import crosslingual_relation_kl
+
+    _, mask = batch()
+    g = torch.Generator().manual_seed(4)
+    teacher = torch.randn(8, 7, 16, generator=g)  # 4 sources, then 4 imperfect translations
+    paired_mask = torch.cat([mask, mask])
+    assert crosslingual_relation_kl(teacher, teacher, paired_mask, 4, target="teacher").item() < 1e-6
+    assert crosslingual_relation_kl(teacher, teacher, paired_mask, 4, target="source").item() > 0.01

@@ -88,24 +88,44 @@ def sentence_relation_kl(
     )
 
 
+CROSSLINGUAL_TARGETS = ("source", "teacher")
+
+
 def crosslingual_relation_kl(
-    student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, n_pairs: int, temperature: float = 0.05
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    mask: torch.Tensor,
+    n_pairs: int,
+    temperature: float = 0.05,
+    target: str = "source",
 ) -> torch.Tensor:
     """Cross-lingual relation distillation over a paired batch (rows ``[sources; translations]``).
 
-    The teacher's similarities between English sources ``i`` and ``j`` are the target for the student's
-    similarities between translation ``i`` and source ``j`` (and, symmetrically, source ``i`` and
-    translation ``j``): each translation should sit where the teacher puts its English source, relative
-    to the other sources of the batch. Only the teacher's English states are used, so a student can align
-    languages the teacher itself aligns less well. Compares geometry, not coordinates (any widths).
+    The student's similarities between translation ``i`` and English source ``j`` (and, symmetrically,
+    source ``i`` and translation ``j``) must match a teacher distribution over ``j`` (KL at
+    ``temperature``):
+
+    - ``target="source"``: the teacher's similarities between sources ``i`` and ``j``: each translation
+      should sit where the teacher puts its English source, so a student can align languages that the
+      teacher itself aligns less well;
+    - ``target="teacher"``: the teacher's own similarities between translation ``i`` and source ``j``:
+      plain distillation of its cross-lingual geometry, which keeps whatever language signal it has.
+
+    Compares geometry, not coordinates, so student and teacher widths may differ.
     """
+    if target not in CROSSLINGUAL_TARGETS:
+        raise ValueError(f"crosslingual target {target!r} is not one of {list(CROSSLINGUAL_TARGETS)}")
     s = torch.nn.functional.normalize(mean_pool(student.float(), mask), dim=-1)
-    t = torch.nn.functional.normalize(mean_pool(teacher[:n_pairs].float(), mask[:n_pairs]), dim=-1)
+    t = torch.nn.functional.normalize(mean_pool(teacher.float(), mask), dim=-1)
     s_src, s_tgt = s[:n_pairs], s[n_pairs : 2 * n_pairs]
-    target = (t @ t.T / temperature).log_softmax(-1)  # symmetric: serves both directions
-    cross = s_tgt @ s_src.T / temperature  # (translation i, source j)
+    t_src, t_tgt = t[:n_pairs], t[n_pairs : 2 * n_pairs]
+    t_cross = t_src @ t_src.T if target == "source" else t_tgt @ t_src.T  # (translation i, source j)
+    s_cross = s_tgt @ s_src.T
 
-    def kl(logits: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.kl_div(logits.log_softmax(-1), target, log_target=True, reduction="batchmean")
+    def kl(s_logits: torch.Tensor, t_logits: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.kl_div(
+            (s_logits / temperature).log_softmax(-1), (t_logits / temperature).log_softmax(-1),
+            log_target=True, reduction="batchmean",
+        )
 
-    return 0.5 * (kl(cross) + kl(cross.T))
+    return 0.5 * (kl(s_cross, t_cross) + kl(s_cross.T, t_cross.T))

@@ -20,7 +20,13 @@ from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from kdnas.distill.attention import attention_relation_kl, capture_qkv
-from kdnas.distill.losses import NormalisedMSE, crosslingual_relation_kl, normalised_mse, sentence_relation_kl
+from kdnas.distill.losses import (
+    CROSSLINGUAL_TARGETS,
+    NormalisedMSE,
+    crosslingual_relation_kl,
+    normalised_mse,
+    sentence_relation_kl,
+)
 from kdnas.distill.mapping import LayerMapping, layer_mapping
 from kdnas.errors import ConfigError
 
@@ -57,7 +63,8 @@ class DistillationModule(L.LightningModule):
             it shapes the embedding space that retrieval uses.
         crosslingual_weight: weight of the cross-lingual relation loss (0 = off), on paired batches only
             (``data.paired=true``): a translation's similarities to the batch's English sources, in the
-            student, must match its source's similarities in the teacher (see ``losses``).
+            student, must match its source's similarities in the teacher (``crosslingual_target=source``)
+            or its own similarities in the teacher (``teacher``); see ``losses.crosslingual_relation_kl``.
         attention_weight: weight of the MiniLMv2 self-attention relation loss (0 = off) between the
             student's last layer and the teacher layer it learns, over ``attention_relation_heads``
             relation heads. Needs the live teacher (batches from a teacher-output cache skip it).
@@ -78,6 +85,7 @@ class DistillationModule(L.LightningModule):
         relation_weight: float = 0.0,
         relation_temperature: float = 0.05,
         crosslingual_weight: float = 0.0,
+        crosslingual_target: str = "source",
         attention_weight: float = 0.0,
         attention_relation_heads: int = 8,
     ) -> None:
@@ -92,6 +100,8 @@ class DistillationModule(L.LightningModule):
         self.projections = nn.ModuleList(
             nn.Linear(h_s, teacher_hidden_size * len(targets)) for _, targets in self.layer_map.pairs
         )
+        if crosslingual_target not in CROSSLINGUAL_TARGETS:
+            raise ConfigError(f"distill.crosslingual_target={crosslingual_target!r} is not one of {list(CROSSLINGUAL_TARGETS)}")
         if projection_init not in ("identity", "random"):
             raise ConfigError(f"distill.projection_init={projection_init!r} is not one of ['identity', 'random']")
         if projection_init == "identity":
@@ -175,7 +185,8 @@ class DistillationModule(L.LightningModule):
         weight = self.hparams["crosslingual_weight"]
         if weight > 0 and "n_pairs" in batch:
             out["crosslingual"] = crosslingual_relation_kl(
-                student_states[-1], teacher_states[top], mask, int(batch["n_pairs"]), self.hparams["relation_temperature"]
+                student_states[-1], teacher_states[top], mask, int(batch["n_pairs"]),
+                self.hparams["relation_temperature"], self.hparams["crosslingual_target"],
             )
             out["total"] = out["total"] + weight * out["crosslingual"]
         if attention:
