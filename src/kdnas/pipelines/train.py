@@ -19,7 +19,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from kdnas.data.datamodule import DistillDataModule
 from kdnas.distill.module import DistillationModule
-from kdnas.errors import ConfigError
 from kdnas.models.student import count_parameters
 from kdnas.nas.arch import ArchSpec
 from kdnas.pipelines.common import (
@@ -64,7 +63,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out = output_dir(cfg)
     arch = resolve_arch(cfg)
     if cfg.distill.get("crosslingual_weight", 0) > 0 and not cfg.data.get("paired", False):
-        raise ConfigError("distill.crosslingual_weight > 0 needs paired batches: add data.paired=true (data=gettext)")
+        log.warning("the cross-lingual loss is off: it needs translation pairs (data.paired=true, data=gettext)")
     teacher = load_teacher(cfg)
     corpus = load_corpus(cfg)
     student = hydra.utils.instantiate(cfg.student)(arch, teacher.model)
