@@ -52,9 +52,14 @@ def test_relation_compares_students_of_another_width(tiny_teacher) -> None:  # t
 
 def test_hooks_are_removed_after_the_block(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
     teacher = tiny_teacher.model
+
+    def hooks() -> int:
+        return sum(len(m._forward_hooks) for m in teacher.modules())
+
+    before = hooks()
     with capture_qkv(teacher, 0):
-        pass
-    assert all(not m._forward_hooks for m in teacher.modules())
+        assert hooks() == before + 3
+    assert hooks() == before
 
 
 def test_module_adds_the_attention_loss_with_a_live_teacher_only(tiny_teacher) -> None:  # type: ignore[no-untyped-def]

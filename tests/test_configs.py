@@ -81,8 +81,12 @@ def test_student_and_distill(student: str, distill: str, tiny_teacher, tmp_path:
     cfg = compose_config("train", [f"student={student}", f"distill={distill}", "arch=tiny"], tmp_path)
     model = hydra.utils.instantiate(cfg.student)(ArchSpec.from_dict(OmegaConf.to_container(cfg.arch)), tiny_teacher.model)  # type: ignore[arg-type]
     module = hydra.utils.instantiate(cfg.distill)(student=model, teacher=tiny_teacher.model, teacher_layers=4, teacher_hidden_size=64)
-    batch = {"input_ids": torch.randint(5, 1000, (2, 8)), "attention_mask": torch.ones(2, 8, dtype=torch.long)}
-    assert torch.isfinite(module.loss(batch))
+    batch = {"input_ids": torch.randint(5, 1000, (2, 8)), "attention_mask": torch.ones(2, 8, dtype=torch.long),
+             "n_pairs": torch.tensor(1)}  # one (source, translation) pair
+    losses = module.losses(batch)
+    assert torch.isfinite(losses["total"])
+    # paper: the hidden-state loss alone; default: plus the sentence-relation and cross-lingual losses
+    assert set(losses) == ({"hidden", "total"} if distill == "paper" else {"hidden", "relation", "crosslingual", "total"})
 
 
 @pytest.mark.parametrize("value", values("trainer"))

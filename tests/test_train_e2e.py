@@ -73,7 +73,7 @@ def test_rerun_in_the_same_directory_resumes(tiny_run: Path) -> None:
         (["teacher=xlmr_base", "teacher.name_or_path=/no/such/teacher"], "teacher.name_or_path"),
         (["experiment=tiny", "data=text_files", "data.corpus.paths=[/no/such/*.txt]"], "data.paths"),
         (["experiment=tiny", "data=text_files"], "data.corpus.paths"),
-        (["experiment=tiny", "distill.crosslingual_weight=1.0"], "data.paired=true"),
+        (["experiment=tiny", "distill.crosslingual_target=nope"], "distill.crosslingual_target"),
     ],
 )
 def test_bad_input_is_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
