@@ -1,11 +1,12 @@
 """The headline benchmark: search under cpu_7x, distil the recommendations on the full corpus, evaluate.
 
     .venv/bin/python bench/headline.py --out bench/headline_run [--train-steps 1000] [--curve-steps 200]
+    .venv/bin/python bench/headline.py --budget cpu_10x --full-budgets 10x --curve-steps 0 --out bench/stretch_run
 
 Stages (each skipped when its outputs exist, so a killed run resumes):
-  1. ``search.py latency_budget=cpu_7x latency_budget.hard=true`` -> recommendations.yaml
+  1. ``search.py latency_budget=<--budget> latency_budget.hard=true`` -> recommendations.yaml
   2. ``train.py arch_file=<recommendation>`` on the full training split, default recipe (``--levers`` adds overrides):
-     the 7x and 10x recommendations for ``--train-steps``, the other budgets' (2x, 3x, 5x) for
+     the ``--full-budgets`` (7x, 10x) recommendations for ``--train-steps``, the other budgets' for
      ``--curve-steps`` (the retention-vs-speed-up curve); ``--parallel`` jobs at a time, one thread each
   3. ``evaluate.py student=<dir>`` for each, one at a time on an otherwise idle machine: teacher and
      student side by side, same run, the budget's latency profile (the headline students also with
@@ -85,8 +86,11 @@ def plot(points: list[dict[str, float | str]], path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="search -> distil -> evaluate, cpu_7x")
+    parser = argparse.ArgumentParser(description="search -> distil -> evaluate (cpu_7x by default)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "headline_run")
+    parser.add_argument("--budget", default="cpu_7x", help="the search's latency_budget preset (cpu_10x: the stretch)")
+    parser.add_argument("--full-budgets", nargs="*", default=list(HEADLINE_BUDGETS),
+                        help="recommendations distilled for --train-steps")
     parser.add_argument("--episodes", type=int, default=5)
     parser.add_argument("--train-steps", type=int, default=1000, help="for the 7x and 10x recommendations")
     parser.add_argument("--curve-steps", type=int, default=200, help="for the other budgets' (0: skip them)")
@@ -100,7 +104,7 @@ def main() -> None:
 
     search_dir = out / "search"
     if not (search_dir / "recommendations.yaml").is_file():
-        walls["search"] = run([py, "search.py", "latency_budget=cpu_7x", "latency_budget.hard=true",
+        walls["search"] = run([py, "search.py", f"latency_budget={args.budget}", "latency_budget.hard=true",
                                f"search.episodes={args.episodes}", "logger=csv", f"hydra.run.dir={search_dir}"],
                               out / "search.log")
     recs = yaml.safe_load((search_dir / "recommendations.yaml").read_text())["budgets"]
@@ -115,7 +119,7 @@ def main() -> None:
         entry["budgets"].append(budget)
     jobs = []
     for arch_id, entry in archs.items():
-        full = any(b in HEADLINE_BUDGETS for b in entry["budgets"])
+        full = any(b in args.full_budgets for b in entry["budgets"])
         entry["steps"] = args.train_steps if full else args.curve_steps
         entry["full"] = full
         if not entry["steps"]:
@@ -129,7 +133,7 @@ def main() -> None:
                 py, "train.py", f"arch_file={arch_file}", f"trainer.max_steps={entry['steps']}",
                 f"trainer.val_check_interval={entry['steps']}", "logger=csv", *args.levers,
                 f"hydra.run.dir={train_dir}"], out / f"train_{arch_id}.log"))
-    jobs.sort(key=lambda j: "7x" not in j[0])  # the headline first
+    jobs.sort(key=lambda j: not any(b in j[0].split()[-1].split("/") for b in args.full_budgets))  # headline first
     walls.update(run_parallel(jobs, args.parallel))
 
     points, reports = [], {}
@@ -139,7 +143,7 @@ def main() -> None:
         eval_dir = out / f"eval_{arch_id}"
         if not (eval_dir / "report.json").is_file():
             walls[f"eval {'/'.join(entry['budgets'])}"] = run(
-                [py, "evaluate.py", f"student={entry['train_dir'] / 'student'}", "latency_budget=cpu_7x",
+                [py, "evaluate.py", f"student={entry['train_dir'] / 'student'}", f"latency_budget={args.budget}",
                  *(["prune_vocab=true"] if entry["full"] else []), f"hydra.run.dir={eval_dir}"], out / f"eval_{arch_id}.log")
         report = json.loads((eval_dir / "report.json").read_text())
         reports[arch_id] = report
