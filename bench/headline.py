@@ -147,6 +147,7 @@ def main() -> None:
                  *(["prune_vocab=true"] if entry["full"] else []), f"hydra.run.dir={eval_dir}"], out / f"eval_{arch_id}.log")
         report = json.loads((eval_dir / "report.json").read_text())
         reports[arch_id] = report
+        entry["steps"] = json.loads((entry["train_dir"] / "summary.json").read_text())["steps"]  # as trained
         short = "L{num_hidden_layers}-H{hidden_size}-A{num_attention_heads}-F{intermediate_size}-{hidden_act}".format(**entry["arch"])
         points.append({"budgets": "/".join(entry["budgets"]), "arch": short, "steps": entry["steps"], "full": entry["full"],
                        "speedup": report["latency"]["cpu"]["speedup"], "retention": report["retention"]["macro"],
