@@ -42,6 +42,8 @@ VARIANTS: dict[str, list[str]] = {
     "+ relation + cross-lingual 0.1": [*RELATION, *crosslingual(0.1), *NO_ATTENTION],
     "+ relation + cross-lingual 1.0 (teacher target)": [
         *RELATION, *crosslingual(1.0), "distill.crosslingual_target=teacher", *NO_ATTENTION],
+    "hidden, paired batches": ["distill.relation_weight=0.0", *crosslingual(0.0), *NO_ATTENTION],
+    "hidden + cross-lingual 0.3 (no sentence relation)": ["distill.relation_weight=0.0", *crosslingual(0.3), *NO_ATTENTION],
     "+ relation + cross-lingual 0.3 + attention": [*RELATION, *crosslingual(0.3), "distill.attention_weight=1.0"],
 }
 
