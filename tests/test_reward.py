@@ -108,3 +108,32 @@ def test_invalid_settings(kwargs: dict[str, object], key: str) -> None:
 def test_invalid_measurements(loss: float, student_ms: float, teacher_ms: float, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         Reward(beta=0.5)(loss, student_ms, teacher_ms)
+
+
+def test_budget_margin_tightens_the_search_not_the_budget() -> None:
+    from kdnas.errors import ConfigError
+    from kdnas.nas.budget import LatencyBudget
+
+    budget = LatencyBudget(speedup=7.0, margin=0.1)
+    assert budget.target_ms(77.0) == pytest.approx(11.0)  # what an evaluation checks
+    assert budget.search_target_ms(77.0) == pytest.approx(10.0)  # what the search asks for
+    assert budget.reward(77.0).target_ms(77.0) == pytest.approx(10.0)
+    assert "margin 10%" in budget.describe(77.0)
+    assert LatencyBudget(speedup=None, max_ms=11.0, margin=0.1).search_target_ms(1.0) == pytest.approx(10.0)
+    with pytest.raises(ConfigError, match=r"latency_budget\.margin"):
+        LatencyBudget(speedup=7.0, margin=1.5)
+
+
+def test_recommendations_honour_the_margin() -> None:
+    from kdnas.nas.arch import ArchSpec
+    from kdnas.nas.budget import LatencyBudget
+    from kdnas.nas.results import recommendations, score
+    from kdnas.nas.store import Measurement
+
+    def candidate(layers: int, ms: float, loss: float):  # type: ignore[no-untyped-def]
+        m = Measurement(arch=ArchSpec(layers, 64, 4, 128, "gelu"), status="ok", loss=loss, latency_median_ms=ms)
+        return score(m, LatencyBudget(speedup=7.0), 70.0, 0, "distilled")
+
+    borderline, safe = candidate(3, 9.7, 0.5), candidate(2, 8.0, 0.6)  # 7.2x and 8.75x
+    assert recommendations([borderline, safe], 70.0)["7x"]["arch_id"] == borderline.arch.arch_id
+    assert recommendations([borderline, safe], 70.0, margin=0.1)["7x"]["arch_id"] == safe.arch.arch_id

@@ -90,13 +90,17 @@ def best(candidates: Sequence[Candidate]) -> Candidate | None:
 
 
 def recommendations(
-    candidates: Sequence[Candidate], teacher_ms: float, speedups: Sequence[float] = RECOMMENDATION_SPEEDUPS
+    candidates: Sequence[Candidate],
+    teacher_ms: float,
+    speedups: Sequence[float] = RECOMMENDATION_SPEEDUPS,
+    margin: float = 0.0,
 ) -> dict[str, Any]:
-    """For each budget, the evaluated architecture with the lowest proxy loss among those fast enough."""
+    """For each budget, the evaluated architecture with the lowest proxy loss among those fast enough
+    (measured at least ``speedup * (1 + margin)`` times faster than the teacher)."""
     out: dict[str, Any] = {}
     ok = [c for c in candidates if c.ok]
     for k in speedups:
-        fast = [c for c in ok if teacher_ms / c.measurement.latency_median_ms >= k]
+        fast = [c for c in ok if teacher_ms / c.measurement.latency_median_ms >= k * (1 + margin)]
         key = f"{k:g}x"
         if not fast:
             out[key] = None

@@ -46,7 +46,7 @@ def teacher_shaped_seeds(
     if limit < 1:
         return []
     profile = budget.profile
-    target = budget.target_ms(teacher_ms)
+    target = budget.search_target_ms(teacher_ms)
     teacher_arch = ArchSpec(teacher.config.num_hidden_layers, *teacher_shape(teacher)[:2],  # type: ignore[union-attr]
                             teacher.config.intermediate_size, teacher_shape(teacher)[2])  # type: ignore[union-attr]
     teacher_cost = estimated_cost(teacher_arch, profile.seq_len)  # type: ignore[union-attr]

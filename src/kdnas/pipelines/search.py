@@ -120,7 +120,7 @@ def check_budget_reachable(space: SearchSpace, teacher: Teacher, budget: Latency
     model = build_student(fastest, teacher.model, init="random")
     pair = measure_pair(model, teacher.model, profile)  # type: ignore[arg-type]
     ms = teacher_ms / pair.speedup  # the fastest student's latency on the scale of the stored teacher time
-    target = budget.target_ms(teacher_ms)
+    target = budget.search_target_ms(teacher_ms)
     if ms > target:
         raise ConfigError(
             f"latency_budget {budget.name}: unreachable: the fastest architecture in the space, "
@@ -350,8 +350,9 @@ class SearchRun:
             return {"rank": global_rank(), "candidates": len(self.candidates)}
         if winner is not None:
             winner.arch.to_yaml(self.out / "best_arch.yaml")
-        recs = recommendations(self.candidates, teacher_ms)
-        write_yaml(self.out / "recommendations.yaml", {"teacher_latency_ms": teacher_ms, "budgets": recs})
+        recs = recommendations(self.candidates, teacher_ms, margin=self.budget.margin)
+        write_yaml(self.out / "recommendations.yaml",
+                   {"teacher_latency_ms": teacher_ms, "margin": self.budget.margin, "budgets": recs})
         plot = plot_pareto(self.out / "pareto.png", self.candidates, teacher_ms, target)
         self.controller.save(self.out / "controller.pt")
         for lg in self.loggers:
