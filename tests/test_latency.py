@@ -291,6 +291,20 @@ def test_callback_in_a_real_fit(tmp_path: Path) -> None:
     assert restored.teacher_ms == 100.0
 
 
+def test_callback_times_the_student_beside_a_reference() -> None:
+    module = TinyDistiller()
+    reference = bert(4, 64, vocab=200)  # a slower "teacher"
+    callback = LatencyCallback(fast(seq_len=16), model_attr="student", teacher_ms=1000.0, reference=reference)
+    trainer = pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_checkpointing=False, enable_model_summary=False, callbacks=[callback])
+    trainer.fit(module)
+    assert callback.paired_speedup is not None and callback.paired_speedup > 0
+    assert callback.speedup == callback.paired_speedup  # the side-by-side ratio, not 1000 ms / student ms
+    restored = LatencyCallback(fast(seq_len=16))
+    restored.load_state_dict(callback.state_dict())
+    assert restored.speedup == callback.paired_speedup
+
+
 def test_callback_validates_arguments() -> None:
     with pytest.raises(ConfigError, match="model_attr"):
         LatencyCallback(LatencyProfile(), model_attr="not an attribute")

@@ -18,7 +18,7 @@ from torch import nn
 from typing_extensions import override
 
 from kdnas.errors import ConfigError
-from kdnas.latency.measure import LatencyResult, measure_latency
+from kdnas.latency.measure import LatencyResult, measure_latency, measure_pair
 from kdnas.latency.profile import LatencyProfile
 
 
@@ -38,6 +38,9 @@ class LatencyCallback(Callback):
         log_prefix: Prefix of the logged metric names.
         teacher_ms: The teacher's median latency in ms under the same profile (optional; also settable
             later with :meth:`set_teacher_ms`), to log the speedup.
+        reference: The teacher model: when given, the student is timed interleaved with it
+            (:func:`~kdnas.latency.measure.measure_pair`) and the speed-up is that side-by-side ratio, which
+            a busy machine slows equally on both sides, instead of ``teacher_ms`` over a later student time.
 
     Raises:
         ConfigError: If an argument is invalid (at construction), or if the LightningModule has no
@@ -61,6 +64,7 @@ class LatencyCallback(Callback):
         model_attr: str = "student",
         log_prefix: str = "latency",
         teacher_ms: float | None = None,
+        reference: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if isinstance(profile, Mapping):
@@ -84,7 +88,9 @@ class LatencyCallback(Callback):
         self.teacher_ms: float | None = None
         if teacher_ms is not None:
             self.set_teacher_ms(teacher_ms)
+        self.reference = reference
         self.result: LatencyResult | None = None
+        self.paired_speedup: float | None = None
 
     @property
     @override
@@ -93,7 +99,9 @@ class LatencyCallback(Callback):
 
     @property
     def speedup(self) -> float | None:
-        """Teacher ms / student median ms, when both are known."""
+        """The side-by-side ratio with a ``reference``; else teacher ms / student median ms, when both are known."""
+        if self.paired_speedup is not None:
+            return self.paired_speedup
         if self.teacher_ms is None or self.result is None:
             return None
         return self.teacher_ms / self.result.median_ms
@@ -125,7 +133,11 @@ class LatencyCallback(Callback):
         if not trainer.is_global_zero:
             self.result = None
             return
-        self.result = measure_latency(self._target(pl_module), self.profile)
+        if self.reference is not None:
+            pair = measure_pair(self._target(pl_module), self.reference, self.profile)
+            self.result, self.paired_speedup = pair.student, pair.speedup
+        else:
+            self.result = measure_latency(self._target(pl_module), self.profile)
         metrics = {
             f"{self.log_prefix}/median_ms": self.result.median_ms,
             f"{self.log_prefix}/p90_ms": self.result.p90_ms,
@@ -142,12 +154,14 @@ class LatencyCallback(Callback):
         return {
             "result": self.result.to_dict() if self.result is not None else None,
             "teacher_ms": self.teacher_ms,
+            "paired_speedup": self.paired_speedup,
         }
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         result = state_dict.get("result")
         self.result = LatencyResult.from_dict(result) if result is not None else None
+        self.paired_speedup = state_dict.get("paired_speedup")
         if self.teacher_ms is None and state_dict.get("teacher_ms") is not None:
             self.teacher_ms = float(state_dict["teacher_ms"])
 

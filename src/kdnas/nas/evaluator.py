@@ -43,6 +43,9 @@ class ProxyEvaluator:
         profile: the latency profile of the budget.
         trainer_kwargs: passed to every candidate's ``lightning.Trainer`` (``max_steps`` etc.).
         teacher_ms: the teacher's latency, to log the speed-up.
+        reference: the teacher model: each candidate is timed interleaved with it, and its latency stored
+            on the scale of ``teacher_ms`` (``teacher_ms / side-by-side speed-up``), so that a slow or fast
+            moment of the machine moves neither a candidate's speed-up nor its reward.
     """
 
     def __init__(
@@ -53,8 +56,10 @@ class ProxyEvaluator:
         profile: LatencyProfile,
         trainer_kwargs: dict[str, Any],
         teacher_ms: float | None = None,
+        reference: torch.nn.Module | None = None,
     ) -> None:
         self.build_student = build_student
+        self.reference = reference
         self.build_module = build_module
         self.datamodule = datamodule
         self.profile = profile
@@ -79,7 +84,8 @@ class ProxyEvaluator:
         student = self.build_student(arch)
         module = self.build_module(student)
         self.datamodule.teacher_layers = module.layer_map.teacher_layers  # read only what this student learns
-        latency = LatencyCallback(self.profile, model_attr="student", teacher_ms=self.teacher_ms)
+        reference = self.reference if self.teacher_ms is not None else None
+        latency = LatencyCallback(self.profile, model_attr="student", teacher_ms=self.teacher_ms, reference=reference)
         trainer = L.Trainer(
             callbacks=[latency],
             logger=False,
@@ -103,14 +109,20 @@ class ProxyEvaluator:
                 raise RuntimeError("the latency callback produced no measurement")
             # other DDP ranks do not time the student: rank 0 broadcasts its measurement
             return Measurement(arch, "ok", loss=loss, wall_seconds=time.time() - started)
+        median, p90, extra = result.median_ms, result.p90_ms, {}
+        if latency.paired_speedup is not None and self.teacher_ms is not None:
+            scale = self.teacher_ms / latency.paired_speedup / result.median_ms  # onto the stored teacher time
+            median, p90 = median * scale, p90 * scale
+            extra = {"raw_median_ms": result.median_ms, "paired_speedup": latency.paired_speedup}
         return Measurement(
             arch,
             "ok",
             parameters=count_parameters(student),
             parameters_without_embeddings=count_parameters(student, include_embeddings=False),
             loss=loss,
-            latency_median_ms=result.median_ms,
-            latency_p90_ms=result.p90_ms,
+            latency_median_ms=median,
+            latency_p90_ms=p90,
             latency_cv=result.cv,
             wall_seconds=time.time() - started,
+            extra=extra,
         )

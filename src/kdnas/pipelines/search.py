@@ -104,6 +104,7 @@ def setting_key(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, budget
         "student": OmegaConf.to_container(cfg.student, resolve=True),
         "steps": cfg.search.proxy_steps,
         "profile": budget.profile.to_dict(),  # type: ignore[union-attr]
+        "paired_latency": bool(cfg.search.get("paired_latency", True)),
         "seed": cfg.search.seed,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -217,6 +218,7 @@ class SearchRun:
             profile=self.budget.profile,  # type: ignore[arg-type]
             trainer_kwargs=self.trainer_kwargs(),
             teacher_ms=teacher_ms,
+            reference=teacher.model if self.cfg.search.get("paired_latency", True) else None,
         )
         distilled = self.loop(evaluator, setting, teacher, teacher_ms)
         summary = self.finish(teacher, teacher_ms, started, distilled)
