@@ -29,11 +29,6 @@ def estimated_cost(arch: ArchSpec, seq_len: int) -> float:
     return arch.num_hidden_layers * (4 * h * h + 2 * h * f + 2 * seq_len * h)
 
 
-def teacher_shape(teacher: nn.Module) -> tuple[int, int, str]:
-    config = teacher.config  # type: ignore[union-attr]
-    return config.hidden_size, config.num_attention_heads, config.hidden_act
-
-
 def teacher_shaped_seeds(
     space: SearchSpace, teacher: nn.Module, budget: LatencyBudget, teacher_ms: float, limit: int
 ) -> list[ArchSpec]:
@@ -47,10 +42,11 @@ def teacher_shaped_seeds(
         return []
     profile = budget.profile
     target = budget.search_target_ms(teacher_ms)
-    teacher_arch = ArchSpec(teacher.config.num_hidden_layers, *teacher_shape(teacher)[:2],  # type: ignore[union-attr]
-                            teacher.config.intermediate_size, teacher_shape(teacher)[2])  # type: ignore[union-attr]
+    config = teacher.config  # type: ignore[union-attr]
+    shape = (config.hidden_size, config.num_attention_heads, config.hidden_act)
+    teacher_arch = ArchSpec(config.num_hidden_layers, *shape[:2], config.intermediate_size, shape[2])
     teacher_cost = estimated_cost(teacher_arch, profile.seq_len)  # type: ignore[union-attr]
-    shaped = [a for a in space.all_valid() if (a.hidden_size, a.num_attention_heads, a.hidden_act) == teacher_shape(teacher)]
+    shaped = [a for a in space.all_valid() if (a.hidden_size, a.num_attention_heads, a.hidden_act) == shape]
     seeds: list[ArchSpec] = []
     for depth in sorted({a.num_hidden_layers for a in shaped}, reverse=True):
         for arch in sorted((a for a in shaped if a.num_hidden_layers == depth), key=lambda a: -a.intermediate_size):
