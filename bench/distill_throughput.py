@@ -23,8 +23,8 @@ from kdnas.data.teacher_cache import build_teacher_cache
 from kdnas.distill.module import DistillationModule
 from kdnas.models.student import build_student, count_parameters
 from kdnas.models.teacher import load_me5_small_teacher
-from kdnas.nas.arch import ArchSpec
-from kdnas.paths import cache_root
+from kdnas.models.arch import ArchSpec
+from kdnas.utils.paths import cache_root
 
 STUDENTS = {
     "fast (L2-H256-A4-F512)": ArchSpec(2, 256, 4, 512, "gelu"),

@@ -40,7 +40,7 @@ from kdnas.latency.measure import LatencyResult, make_inputs, resolve_runtime
 from kdnas.latency.profile import LatencyProfile
 from kdnas.models.student import build_student
 from kdnas.models.teacher import load_me5_small_teacher
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 
 RUNTIMES = ("pytorch", "onnxruntime", "onnxruntime_int8")
 _ARCH_RE = re.compile(r"^L(\d+)-H(\d+)-A(\d+)-F(\d+)(?:-([a-z0-9_]+))?$")

@@ -78,7 +78,7 @@ def part2(args: argparse.Namespace, work: Path) -> None:
 
     from kdnas.data.teacher_cache import ForwardCounter
     from kdnas.latency.profile import LatencyProfile
-    from kdnas.nas.arch import ArchSpec
+    from kdnas.models.arch import ArchSpec
     from kdnas.nas.evaluator import ProxyEvaluator
     from kdnas.pipelines.common import load_corpus, load_teacher
     from kdnas.pipelines.search import teacher_caches

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from kdnas.errors import ConfigError
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 from tests.conftest import ROOT, compose_config
 
 
@@ -21,7 +21,7 @@ def values(group: str) -> list[str]:
 def test_every_group_is_covered_here() -> None:
     groups = {p.name for p in (ROOT / "conf").iterdir() if p.is_dir()}
     assert groups == {
-        "paths", "teacher", "data", "arch", "student", "distill", "trainer", "logger", "callbacks", "hydra",
+        "paths", "teacher", "data", "arch", "student_init", "distill", "trainer", "logger", "callbacks", "hydra",
         "experiment", "search_space", "controller", "latency_budget", "eval",
     }
 
@@ -75,10 +75,10 @@ def test_arch(value: str, tmp_path: Path) -> None:
     ArchSpec.from_dict(OmegaConf.to_container(cfg.arch))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("student", values("student"))
+@pytest.mark.parametrize("student", values("student_init"))
 @pytest.mark.parametrize("distill", values("distill"))
 def test_student_and_distill(student: str, distill: str, tiny_teacher, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    cfg = compose_config("train", [f"student={student}", f"distill={distill}", "arch=tiny"], tmp_path)
+    cfg = compose_config("train", [f"student_init={student}", f"distill={distill}", "arch=tiny"], tmp_path)
     model = hydra.utils.instantiate(cfg.student)(ArchSpec.from_dict(OmegaConf.to_container(cfg.arch)), tiny_teacher.model)  # type: ignore[arg-type]
     module = hydra.utils.instantiate(cfg.distill)(student=model, teacher=tiny_teacher.model, teacher_layers=4, teacher_hidden_size=64)
     batch = {"input_ids": torch.randint(5, 1000, (2, 8)), "attention_mask": torch.ones(2, 8, dtype=torch.long),

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from kdnas.errors import ConfigError
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 from kdnas.nas.controller import (
     Controller,
     EpsilonGreedyController,

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from transformers import BertConfig, BertModel
 
 from kdnas.errors import ConfigError
-from kdnas.nas.arch import FIELDS, SUPPORTED_ACTIVATIONS, ArchSpec
+from kdnas.models.arch import FIELDS, SUPPORTED_ACTIVATIONS, ArchSpec
 from kdnas.nas.space import PRESETS, SearchSpace
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "search_space"
@@ -96,7 +96,7 @@ def test_from_dict_missing_and_unknown_keys() -> None:
     with pytest.raises(ConfigError, match="mapping"):
         ArchSpec.from_dict([1, 2, 3])  # type: ignore[arg-type]
     # Hydra's _target_ is ignored.
-    assert ArchSpec.from_dict({**BASE, "_target_": "kdnas.nas.arch.ArchSpec"}) == arch()
+    assert ArchSpec.from_dict({**BASE, "_target_": "kdnas.models.arch.ArchSpec"}) == arch()
 
 
 def test_yaml_round_trip_and_errors(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_arch_id_is_stable_and_distinct(tmp_path: Path) -> None:
     assert len(ids) == 1800  # every distinct spec, a distinct id
     assert arch(hidden_act="relu").arch_id != a.arch_id
     # Same id in a fresh interpreter with a different hash seed (no dependence on Python's hash()).
-    code = f"from kdnas.nas.arch import ArchSpec; print(ArchSpec(**{BASE!r}).arch_id)"
+    code = f"from kdnas.models.arch import ArchSpec; print(ArchSpec(**{BASE!r}).arch_id)"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

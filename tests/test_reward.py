@@ -125,7 +125,7 @@ def test_budget_margin_tightens_the_search_not_the_budget() -> None:
 
 
 def test_recommendations_honour_the_margin() -> None:
-    from kdnas.nas.arch import ArchSpec
+    from kdnas.models.arch import ArchSpec
     from kdnas.nas.budget import LatencyBudget
     from kdnas.nas.results import recommendations, score
     from kdnas.nas.store import Measurement

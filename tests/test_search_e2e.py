@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from kdnas.errors import ConfigError
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ from transformers import AutoModel
 
 from kdnas.errors import ConfigError
 from kdnas.models.student import build_student, count_parameters, teacher_layer_for
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 
 SMALL = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64, hidden_act="relu")
 

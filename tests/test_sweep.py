@@ -50,7 +50,7 @@ def test_parallel_budget_sweep_distils_each_architecture_once(tmp_path: Path) ->
 
 
 def test_claims_let_one_job_distil(tmp_path: Path) -> None:
-    from kdnas.nas.arch import ArchSpec
+    from kdnas.models.arch import ArchSpec
     from kdnas.nas.store import CandidateStore, Measurement
 
     store = CandidateStore(tmp_path / "s.sqlite")

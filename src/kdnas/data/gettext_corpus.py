@@ -35,7 +35,7 @@ from pathlib import Path
 from kdnas.data.corpus import SPLITS, Corpus, CorpusSplit, TranslationPair, split_of
 from kdnas.data.text_files import check_fractions, check_max_texts
 from kdnas.errors import ConfigError
-from kdnas.paths import cache_root
+from kdnas.utils.paths import cache_root
 
 log = logging.getLogger(__name__)
 

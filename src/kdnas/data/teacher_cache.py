@@ -22,7 +22,7 @@ import torch
 from transformers import PreTrainedModel
 
 from kdnas.data.batching import pad_sequences
-from kdnas.paths import file_lock
+from kdnas.utils.io import file_lock
 
 FORMAT_VERSION = 1
 

@@ -62,7 +62,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kdnas.errors import ConfigError
-from kdnas.paths import cache_root, file_lock
+from kdnas.utils.io import file_lock
+from kdnas.utils.paths import cache_root
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer

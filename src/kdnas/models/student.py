@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModel, PreTrainedModel
 
 from kdnas.errors import ConfigError
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 
 INIT_MODES = ("teacher", "random")
 _LAYER_RE = re.compile(r"(^|\.)layer\.(\d+)\.")

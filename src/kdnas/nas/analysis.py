@@ -33,7 +33,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from kdnas.nas.arch import FIELDS
+from kdnas.models.arch import FIELDS
 from kdnas.nas.results import COLUMNS, pareto_front
 
 #: where ``search.py`` writes its run directories (Hydra's ``hydra.run.dir``), relative to the repository.
@@ -157,7 +157,7 @@ def read_candidates(path: str | Path) -> pd.DataFrame:
 
 
 def short_name(arch: Mapping[str, Any]) -> str:
-    """``L4-H256-A4-F1024-gelu`` (as :attr:`kdnas.nas.arch.ArchSpec.short_name`) from the five fields."""
+    """``L4-H256-A4-F1024-gelu`` (as :attr:`kdnas.models.arch.ArchSpec.short_name`) from the five fields."""
     return (
         f"L{arch['num_hidden_layers']}-H{arch['hidden_size']}-A{arch['num_attention_heads']}"
         f"-F{arch['intermediate_size']}-{arch['hidden_act']}"

@@ -52,7 +52,7 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from kdnas.errors import ConfigError
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 from kdnas.nas.space import SearchSpace
 
 _FORMAT_VERSION = 1

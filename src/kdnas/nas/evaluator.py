@@ -24,7 +24,7 @@ from kdnas.distill.module import DistillationModule
 from kdnas.latency.callback import LatencyCallback
 from kdnas.latency.profile import LatencyProfile
 from kdnas.models.student import count_parameters
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 from kdnas.nas.store import Measurement
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from kdnas.nas.arch import FIELDS, ArchSpec
+from kdnas.models.arch import FIELDS, ArchSpec
 from kdnas.nas.budget import RECOMMENDATION_SPEEDUPS, LatencyBudget
 from kdnas.nas.store import Measurement
 

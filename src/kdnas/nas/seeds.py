@@ -16,7 +16,7 @@ from torch import nn
 
 from kdnas.latency.measure import measure_pair
 from kdnas.models.student import build_student
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 from kdnas.nas.budget import LatencyBudget
 from kdnas.nas.space import SearchSpace
 

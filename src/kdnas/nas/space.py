@@ -1,6 +1,6 @@
 """The architecture search space: a grid of choices per dimension, minus the invalid combinations.
 
-A :class:`SearchSpace` lists the candidate values of each :class:`~kdnas.nas.arch.ArchSpec` field. An
+A :class:`SearchSpace` lists the candidate values of each :class:`~kdnas.models.arch.ArchSpec` field. An
 architecture is *valid* when the hidden size divides by the head count, the head size is at least
 ``min_head_dim`` (if set) and its non-embedding parameter count is at most ``max_params_excl_embeddings``
 (if set). The cheap constraints are applied here, before any expensive objective (distillation, latency).
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from kdnas.errors import ConfigError
-from kdnas.nas.arch import FIELDS, INT_FIELDS, SUPPORTED_ACTIVATIONS, ArchSpec, _is_int
+from kdnas.models.arch import FIELDS, INT_FIELDS, SUPPORTED_ACTIVATIONS, ArchSpec, _is_int
 
 # Dimension order of encode()/cardinalities(): the ArchSpec field order.
 DIMENSIONS: tuple[str, ...] = FIELDS
@@ -100,7 +100,7 @@ class SearchSpace:
         hidden_size: candidate widths.
         num_attention_heads: candidate head counts (combined only with widths they divide).
         intermediate_size: candidate FFN widths.
-        hidden_act: candidate activations (see :data:`kdnas.nas.arch.SUPPORTED_ACTIVATIONS`).
+        hidden_act: candidate activations (see :data:`kdnas.models.arch.SUPPORTED_ACTIVATIONS`).
         max_params_excl_embeddings: if set, keep only architectures whose transformer layers (embeddings
             excluded; they are fixed by the teacher's vocabulary and dominate for a 250k vocabulary) have
             at most this many parameters.

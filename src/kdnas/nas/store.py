@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (

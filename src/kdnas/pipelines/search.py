@@ -37,7 +37,7 @@ from kdnas.errors import ConfigError
 from kdnas.latency.measure import measure_latency, measure_pair
 from kdnas.models.student import build_student
 from kdnas.models.teacher import Teacher
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 from kdnas.nas.budget import LatencyBudget
 from kdnas.nas.controller import Controller
 from kdnas.nas.evaluator import ProxyEvaluator
@@ -53,7 +53,7 @@ from kdnas.nas.results import (
 from kdnas.nas.seeds import estimated_cost, teacher_shaped_seeds
 from kdnas.nas.space import SearchSpace
 from kdnas.nas.store import CandidateStore, Measurement
-from kdnas.paths import cache_root
+from kdnas.utils.paths import cache_root
 from kdnas.pipelines.common import build_loggers, load_corpus, load_teacher, output_dir
 from kdnas.pipelines.distributed import broadcast_from_zero, global_rank, is_global_zero
 from kdnas.pipelines.train import make_datamodule
@@ -101,7 +101,7 @@ def setting_key(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, budget
         "max_length": dm.max_length,
         "batch_size": dm.batch_size,
         "distill": OmegaConf.to_container(cfg.distill, resolve=True),
-        "student": OmegaConf.to_container(cfg.student, resolve=True),
+        "student": OmegaConf.to_container(cfg.student_init, resolve=True),
         "steps": cfg.search.proxy_steps,
         "profile": budget.profile.to_dict(),  # type: ignore[union-attr]
         "paired_latency": bool(cfg.search.get("paired_latency", True)),
@@ -210,7 +210,7 @@ class SearchRun:
         for lg in self.loggers:
             lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         evaluator = ProxyEvaluator(
-            build_student=lambda arch: hydra.utils.instantiate(cfg.student)(arch, teacher.model),
+            build_student=lambda arch: hydra.utils.instantiate(cfg.student_init)(arch, teacher.model),
             build_module=lambda student: hydra.utils.instantiate(cfg.distill)(
                 student=student, teacher=None, teacher_layers=teacher.num_layers, teacher_hidden_size=teacher.hidden_size
             ),

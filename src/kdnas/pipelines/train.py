@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from kdnas.data.datamodule import DistillDataModule
 from kdnas.distill.module import DistillationModule
 from kdnas.models.student import count_parameters
-from kdnas.nas.arch import ArchSpec
+from kdnas.models.arch import ArchSpec
 from kdnas.pipelines.common import (
     build_callbacks,
     build_loggers,
@@ -66,7 +66,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.warning("the cross-lingual loss is off: it needs translation pairs (data.paired=true, data=gettext)")
     teacher = load_teacher(cfg)
     corpus = load_corpus(cfg)
-    student = hydra.utils.instantiate(cfg.student)(arch, teacher.model)
+    student = hydra.utils.instantiate(cfg.student_init)(arch, teacher.model)
     module: DistillationModule = hydra.utils.instantiate(cfg.distill)(
         student=student,
         teacher=teacher.model,
