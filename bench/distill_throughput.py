@@ -21,9 +21,9 @@ from kdnas.data.datamodule import DistillDataModule
 from kdnas.data.gettext_corpus import load_gettext_corpus
 from kdnas.data.teacher_cache import build_teacher_cache
 from kdnas.distill.module import DistillationModule
+from kdnas.models.arch import ArchSpec
 from kdnas.models.student import build_student, count_parameters
 from kdnas.models.teacher import load_me5_small_teacher
-from kdnas.models.arch import ArchSpec
 from kdnas.utils.paths import cache_root
 
 STUDENTS = {

@@ -38,9 +38,9 @@ from torch import nn
 from kdnas.deploy.onnx import FP32_FILENAME, INT8_FILENAME, check_onnx, export_onnx, quantize_onnx
 from kdnas.latency.measure import LatencyResult, make_inputs, resolve_runtime
 from kdnas.latency.profile import LatencyProfile
+from kdnas.models.arch import ArchSpec
 from kdnas.models.student import build_student
 from kdnas.models.teacher import load_me5_small_teacher
-from kdnas.models.arch import ArchSpec
 
 RUNTIMES = ("pytorch", "onnxruntime", "onnxruntime_int8")
 _ARCH_RE = re.compile(r"^L(\d+)-H(\d+)-A(\d+)-F(\d+)(?:-([a-z0-9_]+))?$")

@@ -10,8 +10,8 @@ import torch
 from kdnas.distill.attention import attention_relation_kl, capture_qkv
 from kdnas.distill.module import DistillationModule
 from kdnas.errors import ConfigError
-from kdnas.models.student import build_student
 from kdnas.models.arch import ArchSpec
+from kdnas.models.student import build_student
 
 
 def inputs() -> tuple[torch.Tensor, torch.Tensor]:

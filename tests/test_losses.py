@@ -97,8 +97,8 @@ def test_crosslingual_relation_rewards_translations_placed_on_their_sources() ->
 
 def test_crosslingual_loss_only_on_paired_batches(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
     from kdnas.distill.module import DistillationModule
-    from kdnas.models.student import build_student
     from kdnas.models.arch import ArchSpec
+    from kdnas.models.student import build_student
 
     teacher = tiny_teacher.model
     student = build_student(ArchSpec(2, 32, 2, 64, "relu"), teacher)

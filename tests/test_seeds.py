@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kdnas.nas import seeds as seeds_module
 from kdnas.models.arch import ArchSpec
+from kdnas.nas import seeds as seeds_module
 from kdnas.nas.budget import LatencyBudget
 from kdnas.nas.seeds import teacher_shaped_seeds
 from kdnas.nas.space import SearchSpace

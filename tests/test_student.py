@@ -5,8 +5,8 @@ import torch
 from transformers import AutoModel
 
 from kdnas.errors import ConfigError
-from kdnas.models.student import build_student, count_parameters, teacher_layer_for
 from kdnas.models.arch import ArchSpec
+from kdnas.models.student import build_student, count_parameters, teacher_layer_for
 
 SMALL = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=2, intermediate_size=64, hidden_act="relu")
 

@@ -23,8 +23,8 @@ from kdnas.data.datamodule import DistillDataModule
 from kdnas.distill.module import DistillationModule
 from kdnas.latency.callback import LatencyCallback
 from kdnas.latency.profile import LatencyProfile
-from kdnas.models.student import count_parameters
 from kdnas.models.arch import ArchSpec
+from kdnas.models.student import count_parameters
 from kdnas.nas.store import Measurement
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ import logging
 from torch import nn
 
 from kdnas.latency.measure import measure_pair
-from kdnas.models.student import build_student
 from kdnas.models.arch import ArchSpec
+from kdnas.models.student import build_student
 from kdnas.nas.budget import LatencyBudget
 from kdnas.nas.space import SearchSpace
 

@@ -17,8 +17,8 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from kdnas.data.corpus import Corpus
 from kdnas.errors import ConfigError
-from kdnas.models.teacher import Teacher
 from kdnas.models.arch import ArchSpec
+from kdnas.models.teacher import Teacher
 
 T = TypeVar("T")
 ARCH_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "hidden_act")

@@ -35,9 +35,9 @@ from kdnas.data.datamodule import DistillDataModule
 from kdnas.data.teacher_cache import ForwardCounter, TeacherCache, build_teacher_cache
 from kdnas.errors import ConfigError
 from kdnas.latency.measure import measure_latency, measure_pair
+from kdnas.models.arch import ArchSpec
 from kdnas.models.student import build_student
 from kdnas.models.teacher import Teacher
-from kdnas.models.arch import ArchSpec
 from kdnas.nas.budget import LatencyBudget
 from kdnas.nas.controller import Controller
 from kdnas.nas.evaluator import ProxyEvaluator
@@ -53,10 +53,10 @@ from kdnas.nas.results import (
 from kdnas.nas.seeds import estimated_cost, teacher_shaped_seeds
 from kdnas.nas.space import SearchSpace
 from kdnas.nas.store import CandidateStore, Measurement
-from kdnas.utils.paths import cache_root
 from kdnas.pipelines.common import build_loggers, load_corpus, load_teacher, output_dir
 from kdnas.pipelines.distributed import broadcast_from_zero, global_rank, is_global_zero
 from kdnas.pipelines.train import make_datamodule
+from kdnas.utils.paths import cache_root
 
 log = logging.getLogger(__name__)
 RUN = "run"  # the run's own database holds one run

@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from kdnas.data.datamodule import DistillDataModule
 from kdnas.distill.module import DistillationModule
-from kdnas.models.student import count_parameters
 from kdnas.models.arch import ArchSpec
+from kdnas.models.student import count_parameters
 from kdnas.pipelines.common import (
     build_callbacks,
     build_loggers,
