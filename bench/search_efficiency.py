@@ -93,7 +93,7 @@ def part2(args: argparse.Namespace, work: Path) -> None:
         if mode == "cached":
             dm.teacher_caches = teacher_caches(cfg, teacher, dm)
         evaluator = ProxyEvaluator(
-            build_student=lambda a: hydra.utils.instantiate(cfg.student)(a, teacher.model),
+            build_student=lambda a: hydra.utils.instantiate(cfg.student_init)(a, teacher.model),
             build_module=lambda s, m=mode: hydra.utils.instantiate(cfg.distill)(
                 student=s, teacher=teacher.model if m == "live" else None,
                 teacher_layers=teacher.num_layers, teacher_hidden_size=teacher.hidden_size),

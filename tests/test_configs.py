@@ -79,7 +79,7 @@ def test_arch(value: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("distill", values("distill"))
 def test_student_and_distill(student: str, distill: str, tiny_teacher, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg = compose_config("train", [f"student_init={student}", f"distill={distill}", "arch=tiny"], tmp_path)
-    model = hydra.utils.instantiate(cfg.student)(ArchSpec.from_dict(OmegaConf.to_container(cfg.arch)), tiny_teacher.model)  # type: ignore[arg-type]
+    model = hydra.utils.instantiate(cfg.student_init)(ArchSpec.from_dict(OmegaConf.to_container(cfg.arch)), tiny_teacher.model)  # type: ignore[arg-type]
     module = hydra.utils.instantiate(cfg.distill)(student=model, teacher=tiny_teacher.model, teacher_layers=4, teacher_hidden_size=64)
     batch = {"input_ids": torch.randint(5, 1000, (2, 8)), "attention_mask": torch.ones(2, 8, dtype=torch.long),
              "n_pairs": torch.tensor(1)}  # one (source, translation) pair

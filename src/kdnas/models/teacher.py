@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
-from transformers.utils import logging as hf_logging
+from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 
 from kdnas.errors import ConfigError
-
-hf_logging.set_verbosity_error()  # the load report lists the unused pooler of every sentence encoder
+from kdnas.models.encoder import freeze, load_frozen_encoder
 
 
 @dataclass
@@ -43,13 +41,6 @@ class Teacher:
         return f"{self.name}|{self.source}|{self.text_prefix}"
 
 
-def freeze(model: PreTrainedModel) -> PreTrainedModel:
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
-
 def load_hf_teacher(name_or_path: str | None, name: str = "hf", text_prefix: str = "") -> Teacher:
     """Load an encoder and its tokenizer by hub name or local path.
 
@@ -65,17 +56,8 @@ def load_hf_teacher(name_or_path: str | None, name: str = "hf", text_prefix: str
             f"teacher.name_or_path={name_or_path}: no model directory there (no config.json); "
             "pass a directory written by save_pretrained or a hub id"
         )
-    try:
-        model = AutoModel.from_pretrained(str(local) if looks_local else name_or_path, add_pooling_layer=False)
-    except TypeError:  # model classes without a pooler
-        model = AutoModel.from_pretrained(str(local) if looks_local else name_or_path)
-    except OSError as exc:
-        raise ConfigError(
-            f"teacher.name_or_path={name_or_path}: cannot load it ({str(exc).splitlines()[0]}); "
-            "check the name, connect to the hub, or pass a local directory"
-        ) from exc
-    tokenizer = AutoTokenizer.from_pretrained(str(local) if looks_local else name_or_path)
-    return Teacher(name, freeze(model), tokenizer, str(local.resolve()) if looks_local else name_or_path, text_prefix)
+    model, tokenizer = load_frozen_encoder(str(local) if looks_local else name_or_path, key="teacher.name_or_path")
+    return Teacher(name, model, tokenizer, str(local.resolve()) if looks_local else name_or_path, text_prefix)
 
 
 def load_me5_small_teacher(cache_dir: str | None = None, text_prefix: str = "query: ") -> Teacher:
@@ -117,4 +99,5 @@ def load_tiny_random_teacher(
         torch.manual_seed(seed)
         model = AutoModel.from_config(config, add_pooling_layer=False)
     source = f"tiny_random:{num_hidden_layers}x{hidden_size}x{num_attention_heads}x{intermediate_size}:{seed}"
-    return Teacher("tiny_random", freeze(model), minilm.tokenizer, source)
+    freeze(model)
+    return Teacher("tiny_random", model, minilm.tokenizer, source)
