@@ -99,8 +99,10 @@ def init_from_teacher(student: PreTrainedModel, teacher: PreTrainedModel) -> int
 
 
 def count_parameters(model: torch.nn.Module, include_embeddings: bool = True) -> int:
+    """Parameters of ``model``; without the input (word) embedding matrix when ``include_embeddings`` is false."""
     total = sum(p.numel() for p in model.parameters())
     if include_embeddings:
         return total
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    return total - (embeddings.weight.numel() if embeddings is not None else 0)
+    get_embeddings = getattr(model, "get_input_embeddings", None)
+    weight = getattr(get_embeddings(), "weight", None) if callable(get_embeddings) else None
+    return total - (weight.numel() if isinstance(weight, torch.Tensor) else 0)
