@@ -18,7 +18,7 @@ import time
 import torch
 
 from kdnas.data.datamodule import DistillDataModule
-from kdnas.data.gettext_corpus import load_gettext_corpus
+from kdnas.data.gettext import load_gettext_corpus
 from kdnas.data.teacher_cache import build_teacher_cache
 from kdnas.distill.module import DistillationModule
 from kdnas.models.arch import ArchSpec

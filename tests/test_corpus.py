@@ -11,9 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from kdnas.data import gettext_corpus
 from kdnas.data.corpus import SPLITS, Corpus
-from kdnas.data.gettext_corpus import clean_message, corpus_stats, list_catalogs, load_gettext_corpus
+from kdnas.data.gettext import (
+    DEFAULT_LOCALE_DIR,
+    clean_message,
+    corpus_stats,
+    count_words,
+    extract_gettext,
+    list_catalogs,
+    load_gettext_corpus,
+)
+from kdnas.data.gettext import catalogs as gettext_catalogs
+from kdnas.data.gettext.splits import drop_cross_split_texts
 from kdnas.data.hf_dataset import load_hf_dataset_corpus
 from kdnas.data.text_files import load_text_files_corpus
 from kdnas.errors import ConfigError
@@ -146,7 +155,7 @@ def test_clean_message(raw: str, clean: str) -> None:
 
 
 def test_extraction_cleans_and_filters(locale_dir: Path, cache: Path) -> None:
-    translations = gettext_corpus.extract_gettext(str(locale_dir)).translations
+    translations = extract_gettext(str(locale_dir)).translations
     fr = {s: t["fr"] for s, t in translations.items() if "fr" in t}
     assert fr["Open the selected file now"] == "Ouvrir le fichier choisi maintenant"  # accelerators
     assert fr["Deleted file from the disk"] == "fichier supprimé"  # plural: the singular forms
@@ -185,7 +194,7 @@ def test_shared_texts_stay_in_one_split() -> None:
         "validation": {"Another sentence of four": {"xx": "Open the file now please"}},  # = a train source
         "test": {"Yet another sentence here": {"fr": "Ouvrir", "de": "Öffne"}},
     }
-    assert gettext_corpus._drop_cross_split_texts(groups) == 4
+    assert drop_cross_split_texts(groups) == 4
     # "Ouvrir" translates one source in train, proxy and test: the tie goes to the earliest split.
     assert groups["train"] == {
         "Open the file now please": {"fr": "Ouvrir", "de": "Öffnen"},
@@ -247,10 +256,10 @@ def test_gettext_cache_is_reused(locale_dir: Path, cache: Path, monkeypatch: pyt
     def boom(path: str) -> dict[str, str]:
         raise AssertionError(f"re-read {path}")
 
-    monkeypatch.setattr(gettext_corpus, "read_catalog", boom)
+    monkeypatch.setattr(gettext_catalogs, "read_catalog", boom)
     second = load_gettext_corpus(str(locale_dir))
     assert second.splits == first.splits
-    assert gettext_corpus.extract_gettext(str(locale_dir)).from_cache
+    assert extract_gettext(str(locale_dir)).from_cache
 
 
 def test_gettext_cache_follows_the_catalogs(tmp_path: Path, cache: Path) -> None:
@@ -284,7 +293,7 @@ def test_gettext_too_little_text(tmp_path: Path, cache: Path) -> None:
 
 @pytest.fixture(scope="module")
 def real_corpus() -> Corpus:
-    if len(list_catalogs(gettext_corpus.DEFAULT_LOCALE_DIR)) < 100:
+    if len(list_catalogs(DEFAULT_LOCALE_DIR)) < 100:
         pytest.skip("this machine has few gettext catalogs under /usr/share/locale")
     return load_gettext_corpus()  # the default cache: cold once (~15 s), then ~5 s
 
@@ -310,7 +319,7 @@ def test_real_corpus_is_clean(real_corpus: Corpus) -> None:
     placeholder = re.compile(r"%[sdu](?!p\))|%\d\$|\{\d\}|<b>|\x1b|\n")  # "(%sp)" is a register
     texts = [t for p in real_corpus.pairs("test") for t in (p.source, p.translation)]
     assert not [t for t in texts if placeholder.search(t)][:5]
-    assert all(gettext_corpus.count_words(p.source) >= 4 for p in real_corpus.pairs("test"))
+    assert all(count_words(p.source) >= 4 for p in real_corpus.pairs("test"))
     assert all(p.source != p.translation for p in real_corpus.pairs("test"))
 
 

@@ -46,7 +46,7 @@ def unit_rows(n: int, d: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def corpus() -> Corpus:
-    from kdnas.data.gettext_corpus import load_gettext_corpus
+    from kdnas.data.gettext import load_gettext_corpus
 
     return load_gettext_corpus(max_texts={"train": 2500, "proxy": 50, "validation": 50, "test": 1500})
 

@@ -56,10 +56,15 @@ def check_max_texts(
     for split, cap in dict(max_texts).items():
         if split not in SPLITS:
             raise ConfigError(f"{key} names unknown split {split!r}; the splits are {list(SPLITS)}")
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        if cap is not None and not _is_count(cap):
             raise ConfigError(f"{key}.{split} must be a positive integer or null (no cap), got {cap!r}")
         caps[str(split)] = cap
     return caps
+
+
+def _is_count(value: object) -> bool:
+    """A positive ``int`` (``True`` is an ``int`` to Python, not a count to a user)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def cap_and_shuffle(texts: Sequence[str], cap: int | None, rng: random.Random) -> list[str]:
