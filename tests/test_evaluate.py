@@ -210,7 +210,7 @@ def test_onnx_evaluation_reports_both_runtimes(
 
 
 def test_a_student_with_another_tokenizer_is_refused(tiny_teacher, corpus: Corpus, tiny_budget, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from kdnas.evaluate.prune_vocab import prune_vocabulary
+    from kdnas.compress.prune_vocab import prune_vocabulary
     from kdnas.pipelines.evaluate import evaluate_student, teacher_as_student_dir
 
     pruned = tmp_path / "pruned"

