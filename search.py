@@ -4,6 +4,7 @@ import hydra
 from omegaconf import DictConfig
 
 from kdnas.pipelines.common import clean_exit
+from kdnas.pipelines.schemas import register_configs
 from kdnas.pipelines.search import search
 
 
@@ -14,4 +15,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    register_configs()  # the structured-config schemas conf/ refers to
     main()

@@ -49,7 +49,7 @@ INT_FIELDS: tuple[str, ...] = ("num_hidden_layers", "hidden_size", "num_attentio
 FIELDS: tuple[str, ...] = (*INT_FIELDS, "hidden_act")
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     """True for Python/NumPy integers, False for bools (``True`` is an ``int`` in Python)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -79,7 +79,7 @@ class ArchSpec:
         # Normalise NumPy integers (e.g. from a search-space grid) to plain ints so hashes and YAML agree.
         for name in INT_FIELDS:
             value = getattr(self, name)
-            if _is_int(value) and type(value) is not int:
+            if is_int(value) and type(value) is not int:
                 object.__setattr__(self, name, int(value))
         self.validate()
 
@@ -92,7 +92,7 @@ class ArchSpec:
         """
         for name in INT_FIELDS:
             value = getattr(self, name)
-            if not _is_int(value):
+            if not is_int(value):
                 raise ConfigError(f"arch.{name}: expected a positive integer, got {value!r}")
             if value <= 0:
                 raise ConfigError(f"arch.{name}: must be a positive integer, got {value}")
@@ -215,7 +215,7 @@ class ArchSpec:
                 ("max_position", max_position),
                 ("type_vocab", type_vocab),
             ):
-                if not _is_int(value) or value < 0:
+                if not is_int(value) or value < 0:
                     raise ValueError(f"param_count: {name} must be a non-negative integer, got {value!r}")
             # word + position + token-type tables, and the embedding LayerNorm (weight + bias).
             total += (vocab_size + max_position + type_vocab) * h + 2 * h

@@ -1,12 +1,12 @@
 """Analysis of a finished (or interrupted) search: what ``notebooks/analysis.ipynb`` shows, as functions.
 
-Reads a search's run directory (see README "Outputs") into pandas and matplotlib:
+Reads a search's run directory (see README "Outputs") into pandas:
 
 * :func:`find_run_dir` - a given run directory, or the latest one under ``outputs/search``;
 * :func:`load_search` - ``candidates.csv``, ``recommendations.yaml``, ``summary.json`` and the controller's
   prediction log (from ``controller.pt``) as a :class:`SearchOutputs`;
 * :func:`leaderboard`, :func:`pareto`, :func:`best_so_far`, :func:`recommendations_table` - tables;
-* :func:`plot_pareto`, :func:`plot_learning_curve` - figures.
+* :func:`plot_pareto`, :func:`plot_learning_curve` - figures (:mod:`kdnas.nas.plots`).
 
 Only ``candidates.csv`` is required: it is rewritten after every candidate, so a running or killed search
 can be inspected too (the other files are written when a search finishes).
@@ -20,25 +20,23 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import yaml
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
-from kdnas.models.arch import FIELDS
-from kdnas.nas.results import COLUMNS, pareto_front
+from kdnas.models.arch import FIELDS, ArchSpec
+from kdnas.nas import plots
+from kdnas.nas.results import COLUMNS, pareto_front, rank_order
 
-#: where ``search.py`` writes its run directories (Hydra's ``hydra.run.dir``), relative to the repository.
+#: where ``search.py`` writes its run directories (Hydra's ``hydra.run.dir``), relative to the working directory.
 SEARCH_ROOT = Path("outputs") / "search"
-#: columns of the prediction log (:attr:`kdnas.nas.controller.Controller.prediction_log`).
+#: columns of the prediction log (:attr:`kdnas.nas.controllers.Controller.prediction_log`).
 PREDICTION_COLUMNS = ("episode", "n", "mse", "spearman")
 #: columns of :func:`best_so_far`.
 BEST_COLUMNS = ("evaluations", "episode", "architecture", "reward", "best_reward")
@@ -46,27 +44,14 @@ BEST_COLUMNS = ("evaluations", "episode", "architecture", "reward", "best_reward
 
 # --------------------------------------------------------------------------------------------------
 # finding and loading a run
-def repo_root(start: str | Path | None = None) -> Path:
-    """The kdnas checkout containing ``start`` (default: the working directory), else the working directory.
-
-    A checkout is recognised by ``search.py`` next to ``conf/search.yaml``. Falls back to the checkout
-    this module is installed from (editable installs), then to ``start`` itself.
-    """
-    here = Path(start if start is not None else Path.cwd()).resolve()
-    candidates = [here, *here.parents, *Path(__file__).resolve().parents]
-    for d in candidates:
-        if (d / "search.py").is_file() and (d / "conf" / "search.yaml").is_file():
-            return d
-    return here
-
-
 def find_run_dir(run_dir: str | Path | None = None, search_root: str | Path | None = None) -> Path:
     """The search run directory to analyse.
 
     Args:
-        run_dir: a run directory (absolute, relative to the working directory, or relative to the
-            repository root). Empty or None: the latest run under ``search_root``.
-        search_root: where to look for the latest run (default: ``<repository>/outputs/search``). The
+        run_dir: a run directory (absolute or relative to the working directory). Empty or None: the latest
+            run under ``search_root``.
+        search_root: where to look for the latest run (default: ``outputs/search`` under the working
+            directory, where ``search.py`` writes them). The
             latest is the last by name among subdirectories holding a ``candidates.csv`` (Hydra names
             them ``%Y-%m-%d_%H-%M-%S``, so that is the newest).
 
@@ -75,12 +60,10 @@ def find_run_dir(run_dir: str | Path | None = None, search_root: str | Path | No
     """
     if run_dir:
         path = Path(run_dir).expanduser()
-        if not path.is_absolute() and not path.exists():
-            path = repo_root() / path
         if not (path / "candidates.csv").is_file():
             raise FileNotFoundError(f"{path}: not a search run directory (no candidates.csv)")
         return path.resolve()
-    root = Path(search_root) if search_root is not None else repo_root() / SEARCH_ROOT
+    root = Path(search_root) if search_root is not None else SEARCH_ROOT
     runs = sorted(d for d in root.glob("*") if (d / "candidates.csv").is_file()) if root.is_dir() else []
     if not runs:
         raise FileNotFoundError(
@@ -151,24 +134,15 @@ def read_candidates(path: str | Path) -> pd.DataFrame:
         if col not in df.columns:
             df[col] = np.nan
     df["reason"] = df["reason"].fillna("").astype(str)
-    df["architecture"] = [short_name(row) for row in df[list(FIELDS)].to_dict("records")]
+    df["architecture"] = [ArchSpec.from_dict(row).short_name for row in df[list(FIELDS)].to_dict("records")]
     df["quality"] = 1.0 - df["loss"]
     return df
-
-
-def short_name(arch: Mapping[str, Any]) -> str:
-    """``L4-H256-A4-F1024-gelu`` (as :attr:`kdnas.models.arch.ArchSpec.short_name`) from the five fields."""
-    return (
-        f"L{arch['num_hidden_layers']}-H{arch['hidden_size']}-A{arch['num_attention_heads']}"
-        f"-F{arch['intermediate_size']}-{arch['hidden_act']}"
-    )
 
 
 def read_prediction_log(path: str | Path) -> tuple[str | None, pd.DataFrame]:
     """``(controller class name, prediction log)`` from a ``controller.pt`` written by ``Controller.save``.
 
-    Reads the stored state directly (``torch.load(weights_only=True)``) rather than through
-    ``Controller.load``: same data, without importing Lightning or rebuilding the predictor.
+    Reads the stored state directly (``torch.load(weights_only=True)``): no controller is rebuilt.
     """
     import torch
 
@@ -239,8 +213,8 @@ def leaderboard(df: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     Infeasible candidates (over a hard budget) are ranked by their reward like ``search.py``'s
     leaderboard; the ``status`` column tells them apart. The index is the rank, from 1.
     """
-    ranked = df.sort_values(["reward", "loss"], ascending=[False, True], na_position="last", kind="stable")
-    out = ranked.loc[:, list(LEADERBOARD_COLUMNS)].head(n).reset_index(drop=True)
+    order = rank_order(df["reward"].astype(float).tolist(), df["loss"].astype(float).tolist())
+    out = df.iloc[order].loc[:, list(LEADERBOARD_COLUMNS)].head(n).reset_index(drop=True)
     out.index = pd.RangeIndex(1, len(out) + 1, name="rank")
     return out
 
@@ -293,7 +267,7 @@ def recommendations_table(recommendations: Mapping[str, Any]) -> pd.DataFrame:
             rows.append({"budget": budget, "architecture": "- (none fast enough)", "loss": np.nan,
                          "quality": np.nan, "latency_median_ms": np.nan, "speedup": np.nan, "arch_id": "-"})
             continue
-        rows.append({"budget": budget, "architecture": short_name(rec["arch"]), "loss": float(rec["loss"]),
+        rows.append({"budget": budget, "architecture": ArchSpec.from_dict(rec["arch"]).short_name, "loss": float(rec["loss"]),
                      "quality": 1.0 - float(rec["loss"]), "latency_median_ms": float(rec["latency_median_ms"]),
                      "speedup": float(rec["speedup"]), "arch_id": rec["arch_id"]})
     columns = ["budget", "architecture", "loss", "quality", "latency_median_ms", "speedup", "arch_id"]
@@ -301,108 +275,14 @@ def recommendations_table(recommendations: Mapping[str, Any]) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------------
-# figures
+# figures (drawn by :mod:`kdnas.nas.plots`, the code that also writes ``pareto.png``)
 def plot_pareto(
     df: pd.DataFrame, teacher_ms: float | None, ax: Axes | None = None, target_ms: float | None = None,
     annotate: bool = True,
 ) -> Axes:
-    """Quality (1 - loss) against latency: candidates, the Pareto front highlighted, the teacher marked.
-
-    Args:
-        df: candidates (:attr:`SearchOutputs.candidates`); failed ones are left out.
-        teacher_ms: the teacher's latency, drawn as a star at quality 1 (None: not drawn).
-        ax: where to draw (default: a new figure).
-        target_ms: the budget's latency target, a dashed vertical line (None: not drawn).
-        annotate: name the architectures on the front.
-
-    Returns:
-        The axes drawn on.
-    """
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.5))
-    m = measured(df)
-    for status, color, marker, label in (
-        ("ok", "tab:blue", "o", "candidates"), ("infeasible", "tab:gray", "x", "candidates (infeasible)")
-    ):
-        part = m[m["status"] == status]
-        if len(part):
-            ax.scatter(part["latency_median_ms"], part["quality"], s=22, alpha=0.6, color=color, marker=marker,
-                       label=label)
-    front = pareto(df)
-    if len(front):
-        ax.plot(front["latency_median_ms"], front["quality"], "o-", color="crimson", label="Pareto front")
-        if annotate:
-            for _, row in front.iterrows():
-                ax.annotate(row["architecture"], (row["latency_median_ms"], row["quality"]), fontsize=7,
-                            xytext=(4, 4), textcoords="offset points")
-    if teacher_ms is not None:
-        ax.scatter([teacher_ms], [1.0], marker="*", s=180, color="black", label=f"teacher ({teacher_ms:.2f} ms)")
-    if target_ms is not None:
-        ax.axvline(target_ms, ls="--", color="gray", label=f"budget ({target_ms:.2f} ms)")
-    ax.set_xscale("log")
-    ax.set_xlabel("latency, median ms (log)")
-    ax.set_ylabel("quality = 1 - normalised proxy loss")
-    ax.set_title("quality vs latency")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    return ax
+    """:func:`kdnas.nas.plots.plot_pareto` of the candidates table (:attr:`SearchOutputs.candidates`)."""
+    return plots.plot_pareto(df["latency_median_ms"].tolist(), df["loss"].tolist(), df["status"].tolist(),
+                             df["architecture"].tolist(), teacher_ms, ax=ax, target_ms=target_ms, annotate=annotate)
 
 
-def plot_learning_curve(
-    log_df: pd.DataFrame, best_df: pd.DataFrame, axes: Sequence[Axes] | None = None
-) -> Figure:
-    """The controller's learning curve, two panels.
-
-    Left: its prediction error per episode - MSE (left scale) and Spearman rank correlation (right scale,
-    in [-1, 1]) of the rewards it predicted before each episode against the measured ones. Right: the
-    best reward found against evaluations spent (each candidate's reward as a dot; episodes shaded).
-
-    Args:
-        log_df: :attr:`SearchOutputs.predictions` (empty: "no predictions" is written instead).
-        best_df: :attr:`SearchOutputs.best_so_far`.
-        axes: two axes to draw on (default: a new figure).
-
-    Returns:
-        The figure drawn on.
-    """
-    if axes is None:
-        _, pair = plt.subplots(1, 2, figsize=(11, 4))
-        left, right = pair[0], pair[1]
-    else:
-        left, right = axes[0], axes[1]
-    fig = left.get_figure(root=True)
-    if len(log_df):
-        ep = log_df["episode"].astype(int)
-        left.plot(ep, log_df["mse"], "o-", color="tab:red", label="MSE")
-        left.set_ylim(bottom=0.0, top=1.15 * float(log_df["mse"].max()) or 1.0)
-        left.set_ylabel("MSE (predicted vs measured reward)", color="tab:red")
-        twin = left.twinx()
-        twin.plot(ep, log_df["spearman"], "s--", color="tab:green", label="Spearman")
-        twin.set_ylim(-1.05, 1.05)
-        twin.set_ylabel("Spearman", color="tab:green")
-        left.set_xticks(list(ep))
-        handles = left.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-        left.legend(handles=handles, loc="upper right", fontsize=8)
-    else:
-        left.text(0.5, 0.5, "no predictions\n(random controller, or fewer than two episodes)",
-                  ha="center", va="center", transform=left.transAxes)
-    left.set_xlabel("episode")
-    left.set_title("controller prediction error")
-    left.grid(alpha=0.3)
-
-    if len(best_df):
-        x = best_df["evaluations"]
-        for i, (_, part) in enumerate(best_df.groupby("episode", sort=True)):
-            if i % 2:
-                right.axvspan(part["evaluations"].min() - 0.5, part["evaluations"].max() + 0.5, color="0.93")
-        right.scatter(x, best_df["reward"], s=18, color="tab:gray", alpha=0.7, label="candidate reward")
-        right.step(x, best_df["best_reward"], where="post", color="tab:blue", lw=2, label="best so far")
-        right.legend(loc="lower right", fontsize=8)
-    right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    right.set_xlabel("evaluations (candidates distilled)")
-    right.set_ylabel("reward")
-    right.set_title("best reward found")
-    right.grid(alpha=0.3)
-    assert isinstance(fig, Figure)
-    fig.tight_layout()
-    return fig
+plot_learning_curve = plots.plot_learning_curve

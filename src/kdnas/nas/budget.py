@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from kdnas.errors import ConfigError
 from kdnas.latency.profile import LatencyProfile
@@ -34,14 +32,14 @@ class LatencyBudget:
     name: str = "custom"
     speedup: float | None = 7.0
     max_ms: float | None = None
-    profile: LatencyProfile | Mapping[str, Any] = field(default_factory=LatencyProfile)
+    profile: LatencyProfile = field(default_factory=LatencyProfile)
     alpha: float = -0.07
     hard: bool = False
     margin: float = 0.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.profile, Mapping):
-            self.profile = LatencyProfile(**dict(self.profile))
+        if not isinstance(self.profile, LatencyProfile):
+            raise ConfigError(f"latency_budget.profile: expected a LatencyProfile, got {type(self.profile).__name__}")
         if (self.speedup is None) == (self.max_ms is None):
             raise ConfigError(
                 "latency_budget: set exactly one of speedup or max_ms "

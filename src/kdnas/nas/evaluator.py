@@ -2,7 +2,9 @@
 
 :class:`ProxyEvaluator` builds the student, distils it for a fixed number of steps from the cached
 teacher states (a Lightning ``Trainer`` with the :class:`~kdnas.latency.callback.LatencyCallback`),
-computes the normalised loss on the proxy validation split, and returns a :class:`Measurement`. Any
+computes the normalised loss on the proxy validation split, and returns a :class:`Measurement`. The Trainer
+comes from the user's ``trainer`` settings (strategy, devices, precision, clipping...) with what a proxy run
+needs on top: no logger, no checkpoints, no progress bar, one validation after the fit. Any
 failure (non-finite loss, out of memory, an exception) becomes a ``failed`` measurement with its reason,
 so the search goes on.
 """
@@ -14,7 +16,6 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
 
 import lightning as L
 import torch
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 StudentFactory = Callable[[ArchSpec], torch.nn.Module]
 ModuleFactory = Callable[[torch.nn.Module], DistillationModule]
+TrainerFactory = Callable[..., L.Trainer]
 
 
 class ProxyEvaluator:
@@ -41,7 +43,8 @@ class ProxyEvaluator:
         build_module: student -> :class:`DistillationModule` (teacher-free when the data carries cached states).
         datamodule: proxy split as ``train`` and the proxy validation split as ``validation``.
         profile: the latency profile of the budget.
-        trainer_kwargs: passed to every candidate's ``lightning.Trainer`` (``max_steps`` etc.).
+        make_trainer: ``make_trainer(**proxy_overrides) -> lightning.Trainer``, e.g. a partial of the
+            ``trainer`` config with ``max_steps`` set to the proxy's steps.
         teacher_ms: the teacher's latency, to log the speed-up.
         reference: the teacher model: each candidate is timed interleaved with it, and its latency stored
             on the scale of ``teacher_ms`` (``teacher_ms / side-by-side speed-up``), so that a slow or fast
@@ -54,7 +57,7 @@ class ProxyEvaluator:
         build_module: ModuleFactory,
         datamodule: DistillDataModule,
         profile: LatencyProfile,
-        trainer_kwargs: dict[str, Any],
+        make_trainer: TrainerFactory,
         teacher_ms: float | None = None,
         reference: torch.nn.Module | None = None,
     ) -> None:
@@ -63,9 +66,8 @@ class ProxyEvaluator:
         self.build_module = build_module
         self.datamodule = datamodule
         self.profile = profile
-        self.trainer_kwargs = trainer_kwargs
+        self.make_trainer = make_trainer
         self.teacher_ms = teacher_ms
-        self.teacher_forward_calls = 0
 
     def __call__(self, arch: ArchSpec, seed: int = 0) -> Measurement:
         started = time.time()
@@ -86,7 +88,7 @@ class ProxyEvaluator:
         self.datamodule.teacher_layers = module.layer_map.teacher_layers  # read only what this student learns
         reference = self.reference if self.teacher_ms is not None else None
         latency = LatencyCallback(self.profile, model_attr="student", teacher_ms=self.teacher_ms, reference=reference)
-        trainer = L.Trainer(
+        trainer = self.make_trainer(
             callbacks=[latency],
             logger=False,
             enable_checkpointing=False,
@@ -95,11 +97,9 @@ class ProxyEvaluator:
             num_sanity_val_steps=0,
             check_val_every_n_epoch=None,
             val_check_interval=10**9,  # no validation while fitting: once, after, on the whole split
-            **self.trainer_kwargs,
         )
         trainer.fit(module, datamodule=self.datamodule)
         val = trainer.validate(module, datamodule=self.datamodule, verbose=False)
-        self.teacher_forward_calls += module.teacher_forward_calls
         loss = float(val[0]["val/loss"]) if val else float("nan")
         if not torch.isfinite(torch.tensor(loss)):
             raise FloatingPointError(f"non-finite proxy validation loss ({loss})")
@@ -109,11 +109,10 @@ class ProxyEvaluator:
                 raise RuntimeError("the latency callback produced no measurement")
             # other DDP ranks do not time the student: rank 0 broadcasts its measurement
             return Measurement(arch, "ok", loss=loss, wall_seconds=time.time() - started)
-        median, p90, extra = result.median_ms, result.p90_ms, {}
+        median, p90 = result.median_ms, result.p90_ms
         if latency.paired_speedup is not None and self.teacher_ms is not None:
             scale = self.teacher_ms / latency.paired_speedup / result.median_ms  # onto the stored teacher time
             median, p90 = median * scale, p90 * scale
-            extra = {"raw_median_ms": result.median_ms, "paired_speedup": latency.paired_speedup}
         return Measurement(
             arch,
             "ok",
@@ -124,5 +123,4 @@ class ProxyEvaluator:
             latency_p90_ms=p90,
             latency_cv=result.cv,
             wall_seconds=time.time() - started,
-            extra=extra,
         )

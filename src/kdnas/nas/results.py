@@ -1,23 +1,24 @@
-"""Search outputs: the candidates table, the best architecture, recommendations per budget, the Pareto plot.
+"""Scoring and ranking measured candidates: one copy of each result helper the search, the sweep summary
+and the analysis notebook share (the candidates table, the leaderboard order, the best architecture,
+recommendations per budget, the Pareto front).
 
-Everything here is derived from the measurements (loss, latency) and the teacher's latency, so rewards
-can be recomputed for any budget (a measurement distilled under one budget serves every other).
+Everything here is derived from measurements (loss, latency) and the teacher's latency, so rewards can be
+recomputed for any budget: a measurement distilled under one budget serves every other.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kdnas.models.arch import FIELDS, ArchSpec
 from kdnas.nas.budget import RECOMMENDATION_SPEEDUPS, LatencyBudget
-from kdnas.nas.store import Measurement
+from kdnas.nas.store import SHARED, Measurement
+from kdnas.utils.io import atomic_write
 
 COLUMNS = (
     "arch_id", *FIELDS, "parameters", "parameters_without_embeddings", "loss", "latency_median_ms",
@@ -27,11 +28,15 @@ COLUMNS = (
 
 @dataclass
 class Candidate:
-    """One evaluated candidate of this search: its measurement, scored under the search's budget."""
+    """One evaluated candidate of a search: its measurement, scored under the search's budget.
+
+    Attributes:
+        source: ``distilled`` (by this job, also after a resume) or ``reused`` (another job's measurement).
+    """
 
     measurement: Measurement
     episode: int
-    source: str  # distilled (by this job) | reused (from the store)
+    source: str
     reward: float
     speedup: float
     feasible: bool
@@ -42,7 +47,7 @@ class Candidate:
 
     @property
     def ok(self) -> bool:
-        return self.measurement.status == "ok"
+        return self.measurement.ok
 
     @property
     def status(self) -> str:
@@ -51,6 +56,7 @@ class Candidate:
         return "ok" if self.feasible else "infeasible"
 
     def row(self) -> dict[str, Any]:
+        """One line of ``candidates.csv`` (:data:`COLUMNS`)."""
         m = self.measurement
         return {
             "arch_id": m.arch.arch_id, **m.arch.to_dict(), "parameters": m.parameters,
@@ -66,9 +72,11 @@ def _r(x: float, digits: int = 5) -> float | str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), digits)
 
 
-def score(m: Measurement, budget: LatencyBudget, teacher_ms: float, episode: int, source: str) -> Candidate:
-    if m.status != "ok":
-        return Candidate(m, episode, source, float("nan"), float("nan"), False)
+def score(m: Measurement, budget: LatencyBudget, teacher_ms: float, episode: int) -> Candidate:
+    """The candidate ``m`` is under ``budget`` (its reward with the search's margin)."""
+    source = "reused" if m.run == SHARED else "distilled"
+    if not m.ok:
+        return Candidate(m, episode, source, math.nan, math.nan, False)
     result = budget.reward(teacher_ms)(m.loss, m.latency_median_ms, teacher_ms)
     # over budget is infeasible only in hard mode; the soft reward already penalises the latency
     return Candidate(m, episode, source, result.reward, result.speedup, result.feasible or not budget.hard)
@@ -76,46 +84,74 @@ def score(m: Measurement, budget: LatencyBudget, teacher_ms: float, episode: int
 
 def write_candidates_csv(path: Path, candidates: Sequence[Candidate]) -> None:
     """Rewrite the whole table atomically (called after every candidate)."""
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as handle:
+    with atomic_write(path, newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(c.row() for c in candidates)
-    tmp.replace(path)
+
+
+def measurement_from_row(row: Mapping[str, Any]) -> Measurement:
+    """A :class:`Measurement` back from a ``candidates.csv`` row (blank numbers are NaN)."""
+
+    def num(key: str) -> float:
+        value = row.get(key)
+        return math.nan if value in (None, "") else float(value)  # type: ignore[arg-type]
+
+    arch = ArchSpec.from_dict({k: (row[k] if k == "hidden_act" else int(row[k])) for k in FIELDS})
+    status = "failed" if row.get("status") == "failed" else "ok"
+    return Measurement(arch, status, reason=str(row.get("reason") or ""),
+                       parameters=int(num("parameters")) if math.isfinite(num("parameters")) else 0,
+                       parameters_without_embeddings=int(num("parameters_without_embeddings"))
+                       if math.isfinite(num("parameters_without_embeddings")) else 0,
+                       loss=num("loss"), latency_median_ms=num("latency_median_ms"),
+                       latency_p90_ms=num("latency_p90_ms"), latency_cv=num("latency_cv"),
+                       wall_seconds=num("wall_seconds") if math.isfinite(num("wall_seconds")) else 0.0)
+
+
+def rank_order(rewards: Sequence[float], losses: Sequence[float]) -> list[int]:
+    """Indices from best to worst: highest reward first, ties by lower loss, unscored (NaN reward) last; stable.
+
+    The one leaderboard order: ``search.py``'s table and the notebook's :func:`kdnas.nas.analysis.leaderboard`.
+    """
+
+    def key(i: int) -> tuple[bool, float, float]:
+        r, loss = float(rewards[i]), float(losses[i])
+        return (math.isnan(r), -r if not math.isnan(r) else 0.0, loss if not math.isnan(loss) else math.inf)
+
+    return sorted(range(len(rewards)), key=key)
 
 
 def best(candidates: Sequence[Candidate]) -> Candidate | None:
+    """The highest-reward candidate that was measured and meets a hard budget (None if there is none)."""
     scored = [c for c in candidates if c.ok and c.feasible]
     return max(scored, key=lambda c: c.reward) if scored else None
 
 
 def recommendations(
-    candidates: Sequence[Candidate],
+    measurements: Sequence[Measurement],
     teacher_ms: float,
     speedups: Sequence[float] = RECOMMENDATION_SPEEDUPS,
     margin: float = 0.0,
 ) -> dict[str, Any]:
-    """For each budget, the evaluated architecture with the lowest proxy loss among those fast enough
-    (measured at least ``speedup * (1 + margin)`` times faster than the teacher)."""
+    """For each budget, the measured architecture with the lowest proxy loss among those fast enough.
+
+    Fast enough: measured at least ``speedup * (1 + margin)`` times faster than the teacher. Keys ``"2x"``...;
+    None where no measured architecture is fast enough.
+    """
     out: dict[str, Any] = {}
-    ok = [c for c in candidates if c.ok]
+    ok = [m for m in measurements if m.ok and math.isfinite(m.loss) and math.isfinite(m.latency_median_ms)]
     for k in speedups:
-        fast = [c for c in ok if teacher_ms / c.measurement.latency_median_ms >= k * (1 + margin)]
+        fast = [m for m in ok if teacher_ms / m.latency_median_ms >= k * (1 + margin)]
         key = f"{k:g}x"
         if not fast:
             out[key] = None
             continue
-        c = min(fast, key=lambda c: c.measurement.loss)
+        m = min(fast, key=lambda m: m.loss)
         out[key] = {
-            "arch": c.arch.to_dict(), "arch_id": c.arch.arch_id, "loss": float(c.measurement.loss),
-            "latency_median_ms": float(c.measurement.latency_median_ms),
-            "speedup": float(teacher_ms / c.measurement.latency_median_ms),
+            "arch": m.arch.to_dict(), "arch_id": m.arch.arch_id, "loss": float(m.loss),
+            "latency_median_ms": float(m.latency_median_ms), "speedup": float(teacher_ms / m.latency_median_ms),
         }
     return out
-
-
-def write_yaml(path: Path, data: Any) -> None:
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -127,31 +163,3 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
             front.append(i)
             best_loss = points[i][1]
     return front
-
-
-def plot_pareto(path: Path, candidates: Sequence[Candidate], teacher_ms: float, target_ms: float | None = None) -> Path:
-    """Quality (1 - loss) against latency; the Pareto front highlighted, the teacher and the target marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok = [c for c in candidates if c.ok]
-    pts = [(c.measurement.latency_median_ms, c.measurement.loss) for c in ok]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    if pts:
-        ax.scatter([p[0] for p in pts], [1 - p[1] for p in pts], s=22, alpha=0.6, label="candidates")
-        front = [pts[i] for i in pareto_front(pts)]
-        ax.plot([p[0] for p in front], [1 - p[1] for p in front], "o-", color="crimson", label="Pareto front")
-    ax.scatter([teacher_ms], [1.0], marker="*", s=180, color="black", label=f"teacher ({teacher_ms:.1f} ms)")
-    if target_ms is not None:
-        ax.axvline(target_ms, ls="--", color="gray", label=f"budget ({target_ms:.1f} ms)")
-    ax.set_xscale("log")
-    ax.set_xlabel("latency, median ms (log)")
-    ax.set_ylabel("quality = 1 - normalised proxy loss")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

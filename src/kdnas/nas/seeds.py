@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
 
 from kdnas.latency.measure import measure_pair
 from kdnas.models.arch import ArchSpec
@@ -30,7 +30,7 @@ def estimated_cost(arch: ArchSpec, seq_len: int) -> float:
 
 
 def teacher_shaped_seeds(
-    space: SearchSpace, teacher: nn.Module, budget: LatencyBudget, teacher_ms: float, limit: int
+    space: SearchSpace, teacher: PreTrainedModel, budget: LatencyBudget, teacher_ms: float, limit: int
 ) -> list[ArchSpec]:
     """Up to ``limit`` teacher-shaped architectures of ``space`` that meet ``budget``, deepest first.
 
@@ -42,17 +42,17 @@ def teacher_shaped_seeds(
         return []
     profile = budget.profile
     target = budget.search_target_ms(teacher_ms)
-    config = teacher.config  # type: ignore[union-attr]
+    config: PretrainedConfig = teacher.config
     shape = (config.hidden_size, config.num_attention_heads, config.hidden_act)
     teacher_arch = ArchSpec(config.num_hidden_layers, *shape[:2], config.intermediate_size, shape[2])
-    teacher_cost = estimated_cost(teacher_arch, profile.seq_len)  # type: ignore[union-attr]
+    teacher_cost = estimated_cost(teacher_arch, profile.seq_len)
     shaped = [a for a in space.all_valid() if (a.hidden_size, a.num_attention_heads, a.hidden_act) == shape]
     seeds: list[ArchSpec] = []
     for depth in sorted({a.num_hidden_layers for a in shaped}, reverse=True):
         for arch in sorted((a for a in shaped if a.num_hidden_layers == depth), key=lambda a: -a.intermediate_size):
-            if teacher_ms * estimated_cost(arch, profile.seq_len) / teacher_cost > target:  # type: ignore[union-attr]
+            if teacher_ms * estimated_cost(arch, profile.seq_len) / teacher_cost > target:
                 continue
-            pair = measure_pair(build_student(arch, teacher, init="random"), teacher, profile)  # type: ignore[arg-type]
+            pair = measure_pair(build_student(arch, teacher, init="random"), teacher, profile)
             if teacher_ms / pair.speedup <= target:
                 log.info("seed %s: %.1fx faster than the teacher", arch.short_name, pair.speedup)
                 seeds.append(arch)

@@ -9,14 +9,14 @@ The valid architectures are enumerated once, in a deterministic order (the Carte
 choice lists, in the order given: layers, hidden, heads, FFN, activation), which makes sampling with a
 seeded :class:`numpy.random.Generator` reproducible.
 
-Two presets exist as plain data (:data:`PRESETS`) and as Hydra configs (``conf/search_space/*.yaml``):
-
-* ``me5_small`` (default): students of the 12 x 384 multilingual-e5-small teacher (vocab 250,037).
-* ``paper``: METHOD.md's XLM-R base space (layers {3,4,6,10,12}, heads {2,3,4,6,12}, hidden
-  {384,576,768}, FFN {384,...,3072}, activation {gelu,relu,silu}): 1,800 architectures.
+The spaces users search are Hydra configs, one copy each (``conf/search_space/me5_small.yaml``: students
+of the 12 x 384 multilingual-e5-small teacher, 1,710 architectures; ``paper.yaml``: METHOD.md's XLM-R base
+space, 1,800); from Python, pass the choice lists to :class:`SearchSpace` (or :meth:`SearchSpace.from_dict`
+a loaded YAML file).
 
 Example:
-    >>> space = SearchSpace.preset("me5_small")
+    >>> space = SearchSpace(num_hidden_layers=[1, 2], hidden_size=[128, 256], num_attention_heads=[2, 4],
+    ...                     intermediate_size=[256, 512], hidden_act=["gelu", "relu"])
     >>> arch = space.sample(np.random.default_rng(0), 1)[0]
     >>> space.decode(space.encode(arch)) == arch
     True
@@ -33,39 +33,10 @@ from typing import Any
 import numpy as np
 
 from kdnas.errors import ConfigError
-from kdnas.models.arch import FIELDS, INT_FIELDS, SUPPORTED_ACTIVATIONS, ArchSpec, _is_int
+from kdnas.models.arch import FIELDS, INT_FIELDS, SUPPORTED_ACTIVATIONS, ArchSpec, is_int
 
 # Dimension order of encode()/cardinalities(): the ArchSpec field order.
 DIMENSIONS: tuple[str, ...] = FIELDS
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # Below the 12 x 384 (FFN 1536) multilingual-e5-small teacher. Depth {1..6} and width {128..384} span
-    # ~2 ms to ~40 ms at sequence length 128 on one CPU thread (teacher: 79 ms), i.e. speedups of ~2x to
-    # ~40x. Widths 384 keep the teacher's width (students can start from its weights); 320/256/192/128 are
-    # the fast ones. Heads up to 12 with min_head_dim 16 (head size 16 is the smallest that still works
-    # well; 384/12 = 32 is the teacher's). FFN from 256 (cheap) to 1536 (the teacher's). Every student
-    # has at most 10.6M non-embedding parameters, under half the teacher's 21.3M. 1,710 architectures.
-    "me5_small": {
-        "num_hidden_layers": [1, 2, 3, 4, 6],
-        "hidden_size": [128, 192, 256, 320, 384],
-        "num_attention_heads": [2, 4, 6, 8, 12],
-        "intermediate_size": [256, 384, 512, 768, 1024, 1536],
-        "hidden_act": ["gelu", "relu", "silu"],
-        "max_params_excl_embeddings": None,
-        "min_head_dim": 16,
-    },
-    # METHOD.md's space for an XLM-R base teacher (from the unofficial reimplementation), exactly.
-    "paper": {
-        "num_hidden_layers": [3, 4, 6, 10, 12],
-        "hidden_size": [384, 576, 768],
-        "num_attention_heads": [2, 3, 4, 6, 12],
-        "intermediate_size": [384, 512, 576, 768, 1024, 1536, 2048, 3072],
-        "hidden_act": ["gelu", "relu", "silu"],
-        "max_params_excl_embeddings": None,
-        "min_head_dim": None,
-    },
-}
-
 
 def _as_choices(key: str, values: Any, kind: type) -> tuple[Any, ...]:
     """Validate one choice list (accepting lists, tuples, OmegaConf ListConfig) and return it as a tuple."""
@@ -76,7 +47,7 @@ def _as_choices(key: str, values: Any, kind: type) -> tuple[Any, ...]:
         raise ConfigError(f"search_space.{key}: the list of choices is empty; give at least one value")
     for v in out:
         if kind is int:
-            if not _is_int(v):
+            if not is_int(v):
                 raise ConfigError(f"search_space.{key}: expected integers, got {v!r}")
             if v <= 0:
                 raise ConfigError(f"search_space.{key}: values must be positive, got {v}")
@@ -128,17 +99,10 @@ class SearchSpace:
             value = getattr(self, key)
             if value is None:
                 continue
-            if not _is_int(value) or value <= 0:
+            if not is_int(value) or value <= 0:
                 raise ConfigError(f"search_space.{key}: must be a positive integer or null, got {value!r}")
             object.__setattr__(self, key, int(value))
         self.validate()
-
-    @classmethod
-    def preset(cls, name: str) -> SearchSpace:
-        """One of :data:`PRESETS` (``me5_small``, ``paper``)."""
-        if name not in PRESETS:
-            raise ConfigError(f"search_space: unknown preset {name!r}; available: {', '.join(PRESETS)}")
-        return cls(**PRESETS[name])
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:

@@ -17,14 +17,15 @@ Two tables:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,19 @@ CREATE TABLE IF NOT EXISTS claims (
 """
 
 
+#: :attr:`Measurement.run` of a run's own measurements and of those read from a shared store
+THIS_RUN, SHARED = "run", "shared"
+
+
+def setting_key(parts: Mapping[str, Any]) -> str:
+    """A 16-hex-digit hash of everything that determines a candidate's measured loss and latency.
+
+    Measurements are stored under it: two searches share a measurement only when their settings agree
+    (teacher, proxy set, distillation settings, latency profile...), whatever their budgets.
+    """
+    return hashlib.sha256(json.dumps(dict(parts), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 @dataclass
 class Measurement:
     """What distilling one candidate on the proxy set measured."""
@@ -84,12 +98,16 @@ class Measurement:
     latency_p90_ms: float = float("nan")
     latency_cv: float = float("nan")
     wall_seconds: float = 0.0
+    #: who measured it: :data:`THIS_RUN` (this run's own, also after a resume), :data:`SHARED` (another job of
+    #: a shared store), or empty (not stored yet)
     run: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
     def to_row(self) -> dict[str, Any]:
         row = asdict(self)
-        row.pop("extra")
         row["arch"] = json.dumps(self.arch.to_dict(), sort_keys=True)
         return row
 
@@ -129,12 +147,6 @@ class CandidateStore:
                 "SELECT * FROM measurements WHERE setting = ? AND arch_id = ?", (setting, arch_id)
             ).fetchone()
         return _measurement(row) if row else None
-
-    def all(self, setting: str) -> list[Measurement]:
-        with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            rows = db.execute("SELECT * FROM measurements WHERE setting = ? ORDER BY created", (setting,)).fetchall()
-        return [_measurement(r) for r in rows]
 
     # --- claims (shared stores) ---------------------------------------------------------------------
     def claim(self, setting: str, arch_id: str, owner: str, stale_seconds: float = 6 * 3600) -> bool:

@@ -16,12 +16,12 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from kdnas.data.corpus import Corpus
+from kdnas.data.datamodule import DistillDataModule
 from kdnas.errors import ConfigError
 from kdnas.models.arch import ArchSpec
 from kdnas.models.teacher import Teacher
 
 T = TypeVar("T")
-ARCH_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "hidden_act")
 
 
 def user_error(exc: BaseException) -> ConfigError | None:
@@ -67,6 +67,13 @@ def load_corpus(cfg: DictConfig) -> Corpus:
     return hydra.utils.instantiate(cfg.data.corpus, _convert_="all")
 
 
+def make_datamodule(cfg: DictConfig, corpus: Corpus, teacher: Teacher, **overrides: Any) -> DistillDataModule:
+    """The ``data`` group's :class:`DistillDataModule` over ``corpus``, with the teacher's tokenizer and prefix."""
+    # partial and not recursive: data.corpus stays a config here; the corpus object loaded once replaces it
+    factory = hydra.utils.instantiate(cfg.data, _partial_=True, _recursive_=False)
+    return factory(corpus=corpus, tokenizer=teacher.tokenizer, text_prefix=teacher.text_prefix, **overrides)
+
+
 def resolve_arch(cfg: DictConfig) -> ArchSpec:
     """``arch_file`` when set, else the ``arch`` preset."""
     if cfg.get("arch_file"):
@@ -90,3 +97,13 @@ def output_dir(cfg: DictConfig) -> Path:
     path = Path(cfg.paths.output_dir)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def finish_wandb() -> None:
+    """End this job's W&B run, so the jobs of a Hydra multirun never merge into one run."""
+    try:
+        import wandb
+    except ImportError:  # pragma: no cover - in requirements.txt
+        return
+    if wandb.run is not None:
+        wandb.finish()

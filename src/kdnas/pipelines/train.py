@@ -7,7 +7,6 @@ Writes, in Hydra's run directory: ``student/`` (``save_pretrained`` model and to
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -17,34 +16,22 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from kdnas.data.datamodule import DistillDataModule
 from kdnas.distill.module import DistillationModule
 from kdnas.models.arch import ArchSpec
 from kdnas.models.student import count_parameters
 from kdnas.pipelines.common import (
     build_callbacks,
     build_loggers,
+    finish_wandb,
     load_corpus,
     load_teacher,
+    make_datamodule,
     output_dir,
     resolve_arch,
 )
+from kdnas.utils.io import write_json
 
 log = logging.getLogger(__name__)
-
-
-def make_datamodule(cfg: DictConfig, corpus: Any, teacher: Any, **overrides: Any) -> DistillDataModule:
-    kwargs = dict(
-        text_prefix=teacher.text_prefix,
-        max_length=cfg.data.max_length,
-        batch_size=cfg.data.batch_size,
-        eval_batch_size=cfg.data.eval_batch_size,
-        num_workers=cfg.data.num_workers,
-        seed=cfg.seed,
-        paired=bool(cfg.data.get("paired", False)),
-    )
-    kwargs.update(overrides)
-    return DistillDataModule(corpus, teacher.tokenizer, **kwargs)
 
 
 def save_student(module: DistillationModule, teacher: Any, arch: ArchSpec, directory: Path) -> Path:
@@ -114,22 +101,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
         summary["report"] = str(out / "report.json")
         summary["retention_macro"] = report.get("retention", {}).get("macro")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "summary.json", summary)
     for lg in trainer.loggers:
         lg.log_metrics({"final/val_loss": summary["val_loss"]}, step=trainer.global_step)
         if hasattr(lg, "experiment") and hasattr(lg.experiment, "summary"):  # W&B: the final report
             lg.experiment.summary.update({f"final/{k}": v for k, v in summary.items() if not isinstance(v, dict)})
         lg.finalize("success")
-    _finish_wandb()
+    finish_wandb()
     log.info("student written to %s (val loss %.4f)", student_dir, summary["val_loss"])
     return summary
 
-
-def _finish_wandb() -> None:
-    """End the W&B run of this job, so Hydra multirun jobs never merge into one run."""
-    try:
-        import wandb
-    except ImportError:  # pragma: no cover
-        return
-    if wandb.run is not None:
-        wandb.finish()
