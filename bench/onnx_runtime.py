@@ -1,12 +1,12 @@
 """PyTorch vs ONNX Runtime (fp32, int8) latency of the teacher and two students, and ONNX fidelity.
 
 Every (model, runtime) pair is prepared once through the latency runtimes of
-:data:`kdnas.latency.profile.RUNTIMES` (``pytorch``, ``onnxruntime``, ``onnxruntime_int8``: the same
+:data:`kdnas.latency.runtimes.RUNTIMES` (``pytorch``, ``onnxruntime``, ``onnxruntime_int8``: the same
 runners that the search uses), then all pairs are timed **round-robin in blocks** of ``--block`` passes
 until each has ``--repeats`` timed passes, so that drifts of a shared machine's load hit every pair alike.
 Prints a markdown table: median and p90 ms, speed-up against the teacher on the same runtime and against
 the teacher under PyTorch. Then the fidelity of each export against PyTorch on
-:data:`kdnas.deploy.onnx.CHECK_TEXTS` (:func:`kdnas.deploy.onnx.check_onnx`), with int8 both per channel
+:data:`kdnas.deploy.verify.CHECK_TEXTS` (:func:`kdnas.deploy.verify.check_onnx`), with int8 both per channel
 (the default) and per tensor.
 
 The students are built from the teacher (``build_student``, teacher-initialised, not distilled): their
@@ -22,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -35,12 +34,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from kdnas.deploy.onnx import FP32_FILENAME, INT8_FILENAME, check_onnx, export_onnx, quantize_onnx
-from kdnas.latency.measure import LatencyResult, make_inputs, resolve_runtime
+from kdnas.deploy.verify import check_onnx
+from kdnas.latency.measure import LatencyResult, make_inputs
 from kdnas.latency.profile import LatencyProfile
+from kdnas.latency.runtimes import resolve_runtime
 from kdnas.models.arch import ArchSpec
+from kdnas.models.onnx import FP32_FILENAME, INT8_FILENAME, export_onnx, quantize_onnx
 from kdnas.models.student import build_student
 from kdnas.models.teacher import load_me5_small_teacher
+from kdnas.utils.io import write_json
+from kdnas.utils.torch_context import torch_threads
 
 RUNTIMES = ("pytorch", "onnxruntime", "onnxruntime_int8")
 _ARCH_RE = re.compile(r"^L(\d+)-H(\d+)-A(\d+)-F(\d+)(?:-([a-z0-9_]+))?$")
@@ -61,32 +64,27 @@ def time_round_robin(
     """Prepare every (model, runtime) runner, warm each up, then time them in alternating blocks."""
     keys = [(name, runtime) for name, _ in models for runtime in runtimes]
     samples: dict[tuple[str, str], list[int]] = {key: [] for key in keys}
-    previous = torch.get_num_threads()
-    torch.set_num_threads(profile.threads)
-    try:
-        with ExitStack() as stack:
-            runs = {}
-            for name, model in models:
-                inputs = make_inputs(profile.batch_size, profile.seq_len, int(model.config.vocab_size))
-                for runtime in runtimes:
-                    start = time.perf_counter()
-                    factory = resolve_runtime(runtime)
-                    runs[(name, runtime)] = stack.enter_context(factory(model, profile, inputs))
-                    print(f"  prepared {name} / {runtime} in {time.perf_counter() - start:.1f} s", flush=True)
-            for run in runs.values():
-                for _ in range(profile.warmup):
-                    run()
-            rounds = 0
-            while any(len(s) < profile.repeats for s in samples.values()):
-                order = keys if rounds % 2 == 0 else keys[::-1]
-                for key in order:
-                    for _ in range(block):
-                        start_ns = time.perf_counter_ns()
-                        runs[key]()
-                        samples[key].append(time.perf_counter_ns() - start_ns)
-                rounds += 1
-    finally:
-        torch.set_num_threads(previous)
+    with torch_threads(profile.threads), ExitStack() as stack:
+        runs = {}
+        for name, model in models:
+            inputs = make_inputs(profile.batch_size, profile.seq_len, int(model.config.vocab_size))
+            for runtime in runtimes:
+                start = time.perf_counter()
+                factory = resolve_runtime(runtime)
+                runs[(name, runtime)] = stack.enter_context(factory(model, profile, inputs))
+                print(f"  prepared {name} / {runtime} in {time.perf_counter() - start:.1f} s", flush=True)
+        for run in runs.values():
+            for _ in range(profile.warmup):
+                run()
+        rounds = 0
+        while any(len(s) < profile.repeats for s in samples.values()):
+            order = keys if rounds % 2 == 0 else keys[::-1]
+            for key in order:
+                for _ in range(block):
+                    start_ns = time.perf_counter_ns()
+                    runs[key]()
+                    samples[key].append(time.perf_counter_ns() - start_ns)
+            rounds += 1
     return {key: LatencyResult.from_samples(s, profile) for key, s in samples.items()}
 
 
@@ -186,7 +184,7 @@ def main() -> None:
             ],
             "fidelity": rows,
         }
-        args.json.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        write_json(args.json, payload)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Latency measurement: statistics (fake clock), thread handling, ordering of model sizes, the callback."""
+"""Latency measurement: statistics (fake clock), thread and mode handling, the runtimes registry, the callback.
+
+Wall-clock comparisons (a bigger model is slower, repeated measurements agree) are in
+``bench/latency_stability.py --sanity``: a shared test machine cannot promise them.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ from kdnas.latency import measure
 from kdnas.latency.callback import LatencyCallback
 from kdnas.latency.measure import LatencyResult, measure_latency, measure_pair
 from kdnas.latency.profile import LatencyProfile
+from kdnas.latency.runtimes import RUNTIMES, resolve_runtime
+from kdnas.latency.runtimes.pytorch import pytorch_runner
+from kdnas.utils.torch_context import module_device, torch_threads
 
 
 def bert(layers: int, hidden: int, vocab: int = 1000) -> BertModel:
@@ -103,6 +110,10 @@ def test_seq_len_beyond_positions_and_unknown_vocab(tiny: BertModel) -> None:
         measure_latency(tiny, fast(seq_len=512))
     with pytest.raises(ConfigError, match="vocab_size"):
         measure_latency(nn.Linear(2, 2), fast())
+    with pytest.raises(ConfigError, match="vocab_size=5 is invalid"):  # ids start at 5
+        measure_latency(tiny, fast(), vocab_size=5)
+    with pytest.raises(ConfigError, match="block_size"):
+        measure_pair(tiny, tiny, fast(), block_size=0)
 
 
 # --- statistics with a fake clock -----------------------------------------------------------------
@@ -183,9 +194,9 @@ def test_pair_alternates_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_measure_tiny_bert(tiny: BertModel) -> None:
     result = measure_latency(tiny, fast(repeats=7))
     assert result.n == 7
-    assert 0 < result.median_ms <= result.p90_ms
-    assert result.mean_ms > 0 and result.cv >= 0
-    assert isinstance(LatencyResult.from_dict(result.to_dict()), LatencyResult)
+    assert result.median_ms <= result.p90_ms
+    assert result.profile == fast(repeats=7).to_dict()
+    assert LatencyResult.from_dict(result.to_dict()) == result
 
 
 def test_threads_and_training_flags_are_restored(tiny: BertModel, restore_threads: None) -> None:
@@ -208,33 +219,6 @@ def test_threads_restored_after_failure(restore_threads: None) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         measure_latency(Broken(), fast(threads=1), vocab_size=50)
     assert torch.get_num_threads() == 2
-
-
-def test_bigger_model_is_slower() -> None:
-    profile = LatencyProfile(seq_len=128, warmup=2, repeats=5)
-    small = measure_latency(bert(1, 32), profile)
-    big = measure_latency(bert(6, 256), profile)
-    assert big.median_ms > 5 * small.median_ms  # about 50x on an idle machine
-
-
-def test_repeated_measurements_agree() -> None:
-    # 25%: the test machine is shared (the stability claim for an idle machine is in bench/). A burst of
-    # load from elsewhere can spoil one whole measurement, so of three, the two closest must agree.
-    model = bert(2, 128)
-    profile = LatencyProfile(seq_len=128, warmup=3, repeats=15, min_seconds=0.2)
-    m = sorted(measure_latency(model, profile).median_ms for _ in range(3))
-    assert min(m[1] / m[0], m[2] / m[1]) < 1.25, m
-
-
-def test_interleaved_measurement_of_one_model_gives_speedup_one() -> None:
-    model = bert(2, 128)
-    pair = measure_pair(model, model, LatencyProfile(seq_len=128, warmup=3, repeats=20), block_size=2)
-    assert 0.8 < pair.speedup < 1.25
-
-
-def test_pair_speedup_of_real_models() -> None:
-    pair = measure_pair(bert(1, 32), bert(4, 256), LatencyProfile(seq_len=128, warmup=1, repeats=4))
-    assert pair.speedup > 2
 
 
 # --- the callback -------------------------------------------------------------------------------------
@@ -298,8 +282,9 @@ def test_callback_times_the_student_beside_a_reference() -> None:
     trainer = pl.Trainer(max_steps=1, accelerator="cpu", logger=False, enable_progress_bar=False,
                          enable_checkpointing=False, enable_model_summary=False, callbacks=[callback])
     trainer.fit(module)
-    assert callback.paired_speedup is not None and callback.paired_speedup > 0
+    assert callback.paired_speedup is not None and callback.result is not None
     assert callback.speedup == callback.paired_speedup  # the side-by-side ratio, not 1000 ms / student ms
+    assert callback.speedup != pytest.approx(1000.0 / callback.result.median_ms)
     restored = LatencyCallback(fast(seq_len=16))
     restored.load_state_dict(callback.state_dict())
     assert restored.speedup == callback.paired_speedup
@@ -335,7 +320,28 @@ def test_callback_skips_other_ranks() -> None:
 
 
 def test_runtime_registry() -> None:
-    from kdnas.latency.profile import RUNTIMES
+    assert resolve_runtime("pytorch") is pytorch_runner
+    assert LatencyProfile().runtime in RUNTIMES
+    with pytest.raises(ConfigError, match="onnxruntime_int8"):  # the message lists the valid names
+        resolve_runtime("onnx")
 
-    assert set(RUNTIMES) >= {"pytorch"}
-    assert measure.resolve_runtime("pytorch") is measure.pytorch_runner
+
+# --- torch context helpers ------------------------------------------------------------------------------
+
+
+def test_torch_threads_none_leaves_threads(restore_threads: None) -> None:
+    torch.set_num_threads(2)
+    with torch_threads(None):
+        assert torch.get_num_threads() == 2
+        torch.set_num_threads(1)  # the block may change them; nothing is restored
+    assert torch.get_num_threads() == 1
+    with torch_threads(2):
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 1
+
+
+def test_module_device() -> None:
+    assert module_device(nn.Module()) == torch.device("cpu")  # no parameters or buffers
+    with_buffer = nn.Module()
+    with_buffer.register_buffer("b", torch.zeros(1, device="meta"))
+    assert module_device(with_buffer) == torch.device("meta")

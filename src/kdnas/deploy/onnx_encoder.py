@@ -1,8 +1,8 @@
 """An exported encoder (``model.onnx`` / ``model.int8.onnx``) behind the PyTorch encoder interface.
 
 :class:`OnnxEncoder` is a ``torch.nn.Module`` whose ``forward(input_ids, attention_mask)`` runs an ONNX
-Runtime session (:func:`kdnas.deploy.onnx.create_session`) and returns a ``BaseModelOutput`` with a float32
-``last_hidden_state``, so :func:`kdnas.evaluate.embed.embed_texts` and
+Runtime session (:func:`kdnas.latency.runtimes.onnxruntime.create_session`) and returns a
+``BaseModelOutput`` with a float32 ``last_hidden_state``, so :func:`kdnas.evaluate.embed.embed_texts` and
 :meth:`kdnas.evaluate.suite.EvalSuite.run` score an ONNX model exactly as they score a PyTorch one.
 
 It has one empty float32 CPU parameter, so that ``next(model.parameters())`` tells the embedding code its
@@ -22,7 +22,8 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
-from kdnas.deploy.onnx import INPUT_NAMES, OUTPUT_NAME, create_session
+from kdnas.latency.runtimes.onnxruntime import create_session
+from kdnas.models.onnx import OUTPUT_NAME, onnx_feed
 
 __all__ = ["OnnxEncoder"]
 
@@ -31,7 +32,7 @@ class OnnxEncoder(nn.Module):
     """``forward(input_ids, attention_mask) -> BaseModelOutput(last_hidden_state=float32 (B, T, H))``.
 
     Args:
-        onnx_path: an exported encoder (see :func:`kdnas.deploy.onnx.export_onnx`).
+        onnx_path: an exported encoder (see :func:`kdnas.models.onnx.export_onnx`).
         config: the PyTorch model's config (copied: ``hidden_size``, ``vocab_size``... are read from it).
         threads: ONNX Runtime intra-op threads.
         device: ``"cpu"`` or ``"cuda"`` (the session's execution provider; outputs come back on the CPU).
@@ -55,10 +56,7 @@ class OnnxEncoder(nn.Module):
     ) -> BaseModelOutput:
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        feed = {
-            name: np.ascontiguousarray(t.detach().cpu().numpy().astype(np.int64, copy=False))
-            for name, t in zip(INPUT_NAMES, (input_ids, attention_mask), strict=True)
-        }
+        feed = onnx_feed({"input_ids": input_ids, "attention_mask": attention_mask})
         hidden = self.session.run([OUTPUT_NAME], feed)[0]  # (B, T, H)
         return BaseModelOutput(last_hidden_state=torch.from_numpy(np.asarray(hidden, dtype=np.float32)))
 

@@ -4,11 +4,9 @@
 :func:`measure_pair` times a student and its teacher in alternating blocks, so that slow drifts of a
 shared machine's load hit both alike, and reports the speedup.
 
-How a forward pass is executed is the runtime's business. A runtime is a *runner factory*: a context
-manager ``factory(model, profile, inputs)`` that prepares the model (moves, exports, compiles...) and
-yields a zero-argument callable doing one complete forward pass, which returns only once the work is
-finished (a CUDA runner synchronises). Timing, threads and statistics are shared by all runtimes.
-:data:`kdnas.latency.profile.RUNTIMES` names the factories; :func:`pytorch_runner` is the default.
+How a forward pass is executed is the runtime's business (:mod:`kdnas.latency.runtimes`: a runner factory
+per runtime name, :func:`~kdnas.latency.runtimes.pytorch.pytorch_runner` by default). Timing, threads and
+statistics are shared by all runtimes.
 
 Timing uses :data:`_clock` (``time.perf_counter_ns``, monotonic), read right before and right after
 each timed pass; tests replace it with a fake clock.
@@ -16,33 +14,27 @@ each timed pass; tests replace it with a fake clock.
 
 from __future__ import annotations
 
-import copy
-import importlib
-import itertools
-import math
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from kdnas.errors import ConfigError
-from kdnas.latency.profile import RUNTIMES, LatencyProfile
+from kdnas.latency.profile import LatencyProfile, check_int
+from kdnas.latency.runtimes import Runner, resolve_runtime
+from kdnas.utils.torch_context import torch_threads
 
 #: Monotonic clock in nanoseconds; module-level so that tests can substitute a fake one.
 _clock: Callable[[], int] = time.perf_counter_ns
 
 _INPUT_SEED = 0  # the random token ids are the same in every measurement
 _FIRST_TOKEN_ID = 5  # ids below this are special tokens in the vocabularies we use (<s>, <pad>, ...)
-
-Runner = Callable[[], None]
-RuntimeFactory = Callable[
-    [nn.Module, LatencyProfile, dict[str, torch.Tensor]], AbstractContextManager[Runner]
-]
 
 
 @dataclass(frozen=True)
@@ -70,7 +62,7 @@ class LatencyResult:
         cv = statistics.pstdev(ms, mu=mean) / mean if len(ms) > 1 and mean > 0 else 0.0
         return cls(
             median_ms=statistics.median(ms),
-            p90_ms=_percentile(ms, 0.9),
+            p90_ms=float(np.quantile(ms, 0.9, method="linear")),
             mean_ms=mean,
             cv=cv,
             n=len(ms),
@@ -157,8 +149,7 @@ def measure_pair(
     Raises:
         ConfigError: As :func:`measure_latency`, or if ``block_size`` < 1.
     """
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ConfigError(f"measure_pair: block_size={block_size!r} is invalid: use an integer >= 1")
+    check_int("measure_pair: block_size", block_size, minimum=1)
     models = (student, teacher)
     inputs = [_inputs_for(m, profile, vocab_size) for m in models]
     factory = resolve_runtime(profile.runtime)
@@ -193,55 +184,6 @@ def make_inputs(
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-def resolve_runtime(name: str) -> RuntimeFactory:
-    """Import the runner factory that :data:`~kdnas.latency.profile.RUNTIMES` names for ``name``.
-
-    Raises:
-        ConfigError: If the runtime is unknown or its module cannot be imported (e.g. a missing package).
-    """
-    if name not in RUNTIMES:
-        raise ConfigError(f"latency runtime {name!r} is unknown: use one of {', '.join(sorted(RUNTIMES))}")
-    module_name, _, attr = RUNTIMES[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ConfigError(
-            f"latency runtime {name!r} needs {module_name} which failed to import: {err}"
-        ) from err
-    factory: RuntimeFactory = getattr(module, attr)
-    return factory
-
-
-@contextmanager
-def pytorch_runner(
-    model: nn.Module, profile: LatencyProfile, inputs: dict[str, torch.Tensor]
-) -> Iterator[Runner]:
-    """Eager PyTorch: ``model(**inputs)`` in eval mode under ``torch.inference_mode()``.
-
-    Measures in place when the model already sits on ``profile.device`` (training flags restored on
-    exit), else on a moved deep copy. On CUDA every pass ends with ``torch.cuda.synchronize()``.
-    """
-    device = torch.device(profile.device)
-    in_place = _module_device(model).type == device.type
-    target = model if in_place else copy.deepcopy(model).to(device)
-    modes = [(m, m.training) for m in target.modules()]
-    target.eval()
-    feed = {k: v.to(device) for k, v in inputs.items()}
-    cuda = device.type == "cuda"
-
-    def run() -> None:
-        target(**feed)
-        if cuda:
-            torch.cuda.synchronize(device)
-
-    try:
-        with torch.inference_mode():
-            yield run
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
 def _time(run: Runner, count: int) -> list[int]:
     """Durations in nanoseconds of ``count`` passes of ``run``."""
     out = []
@@ -250,24 +192,6 @@ def _time(run: Runner, count: int) -> list[int]:
         run()
         out.append(_clock() - start)
     return out
-
-
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Set torch's intra-op threads for the block (``None``: leave them), then restore them.
-
-    Inter-op threads stay as they are: ``torch.set_num_interop_threads`` may only be called once per
-    process, before any parallel work.
-    """
-    if threads is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _inputs_for(model: nn.Module, profile: LatencyProfile, vocab_size: int | None) -> dict[str, torch.Tensor]:
@@ -280,8 +204,7 @@ def _inputs_for(model: nn.Module, profile: LatencyProfile, vocab_size: int | Non
             raise ConfigError(
                 f"{type(model).__name__} has no config.vocab_size: pass vocab_size= to the latency measurement"
             )
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size <= _FIRST_TOKEN_ID:
-        raise ConfigError(f"vocab_size={vocab_size!r} is invalid: use an integer > {_FIRST_TOKEN_ID}")
+    check_int("vocab_size", vocab_size, minimum=_FIRST_TOKEN_ID + 1)
     max_positions = getattr(config, "max_position_embeddings", None)
     if isinstance(max_positions, int) and profile.seq_len > max_positions:
         raise ConfigError(
@@ -289,18 +212,3 @@ def _inputs_for(model: nn.Module, profile: LatencyProfile, vocab_size: int | Non
             f"{max_positions}: use a shorter seq_len"
         )
     return make_inputs(profile.batch_size, profile.seq_len, vocab_size)
-
-
-def _module_device(model: nn.Module) -> torch.device:
-    """Device of the first parameter (or buffer); CPU for a module with neither."""
-    for tensor in itertools.chain(model.parameters(), model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
-
-
-def _percentile(sorted_values: Sequence[float], q: float) -> float:
-    """``q``-quantile (0..1) of sorted values, linear interpolation between closest ranks."""
-    position = q * (len(sorted_values) - 1)
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)

@@ -4,11 +4,9 @@ A :class:`LatencyProfile` is a plain, validated value: building one checks every
 one-line :class:`~kdnas.errors.ConfigError` naming the field and the fix. It is hashable (frozen) and
 turns into a ``dict`` for logs and result files (:meth:`LatencyProfile.to_dict`).
 
-Runtimes are named in :data:`RUNTIMES`, which maps a runtime name to the *import path* of its runner
-factory (``"module:attribute"``, see :func:`kdnas.latency.measure.resolve_runtime`). Nothing is imported
-until a measurement asks for that runtime, so naming an optional runtime (ONNX Runtime) costs nothing
-and importing this module has no side effects. To add a runtime, add one entry here (or call
-:func:`register_runtime` from the code that needs it).
+Runtimes are named in :data:`kdnas.latency.runtimes.RUNTIMES` (name -> runner factory); a runtime that
+needs an optional package (ONNX Runtime) imports it only when a measurement runs, so importing this module
+has no side effects.
 """
 
 from __future__ import annotations
@@ -20,33 +18,11 @@ from typing import Any, Literal
 import torch
 
 from kdnas.errors import ConfigError
+from kdnas.latency.runtimes import RUNTIMES
 
 Device = Literal["cpu", "cuda"]
 
-#: Runtime name -> ``"module:attribute"`` of its runner factory (resolved lazily at measurement time).
-RUNTIMES: dict[str, str] = {
-    "pytorch": "kdnas.latency.measure:pytorch_runner",
-    "onnxruntime": "kdnas.deploy.onnx:onnxruntime_runner",
-    "onnxruntime_int8": "kdnas.deploy.onnx:onnxruntime_int8_runner",
-}
-
 _DEVICES: tuple[str, ...] = ("cpu", "cuda")
-
-
-def register_runtime(name: str, target: str) -> None:
-    """Name a runtime: ``target`` is the ``"module:attribute"`` path of its runner factory.
-
-    Raises:
-        ConfigError: If ``name`` is empty or ``target`` is not of the form ``"module:attribute"``.
-    """
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"runtime name must be a non-empty string, got {name!r}")
-    module, _, attr = target.partition(":") if isinstance(target, str) else ("", "", "")
-    if not module or not attr:
-        raise ConfigError(
-            f"runtime {name!r}: target must look like 'package.module:function', got {target!r}"
-        )
-    RUNTIMES[name] = target
 
 
 @dataclass(frozen=True)
@@ -59,7 +35,8 @@ class LatencyProfile:
         seq_len: Tokens per sequence (every position attended).
         threads: CPU intra-op threads (``torch.set_num_threads``) while measuring; the previous value is
             restored afterwards.
-        runtime: Name of the runtime executing the model, a key of :data:`RUNTIMES`.
+        runtime: Name of the runtime executing the model, a key of
+            :data:`kdnas.latency.runtimes.RUNTIMES`.
         warmup: Untimed forward passes before timing starts.
         repeats: Timed forward passes (at least).
         min_seconds: Keep timing past ``repeats`` until at least this many seconds were spent in timed
@@ -91,11 +68,8 @@ class LatencyProfile:
                 "LatencyProfile.device='cuda' but torch sees no CUDA device: "
                 "use device='cpu' or run on a machine with a GPU and a CUDA build of torch"
             )
-        _check_int("batch_size", self.batch_size, minimum=1)
-        _check_int("seq_len", self.seq_len, minimum=1)
-        _check_int("threads", self.threads, minimum=1)
-        _check_int("warmup", self.warmup, minimum=0)
-        _check_int("repeats", self.repeats, minimum=1)
+        for name, minimum in (("batch_size", 1), ("seq_len", 1), ("threads", 1), ("warmup", 0), ("repeats", 1)):
+            check_int(f"LatencyProfile.{name}", getattr(self, name), minimum=minimum)
         if (
             isinstance(self.min_seconds, bool)
             or not isinstance(self.min_seconds, int | float)
@@ -121,6 +95,7 @@ class LatencyProfile:
         return cls(**values)
 
 
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
+def check_int(name: str, value: Any, *, minimum: int) -> None:
+    """Raise a one-line :class:`ConfigError` unless ``value`` is an integer (not a bool) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"LatencyProfile.{name}={value!r} is invalid: use an integer >= {minimum}")
+        raise ConfigError(f"{name}={value!r} is invalid: use an integer >= {minimum}")
