@@ -42,6 +42,11 @@ class NormalisedMSE(Metric):
 
     full_state_update = False
     higher_is_better = False
+    # the states add_state registers (torchmetrics types them as Tensor | Module otherwise)
+    sse: torch.Tensor
+    sum_t: torch.Tensor
+    sum_t2: torch.Tensor
+    n: torch.Tensor
 
     def __init__(self, dim: int) -> None:
         super().__init__()

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
+from typing import cast
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
@@ -31,6 +33,9 @@ from kdnas.distill.mapping import LayerMapping, layer_mapping
 from kdnas.errors import ConfigError
 
 Batch = Mapping[str, torch.Tensor]
+#: teacher hidden states indexable by hidden-state layer number: a model's tuple, the cache's stacked
+#: ``(L_T + 1, B, T, H)`` tensor, or a dict of the cached layers a mapping reads
+TeacherStates = Mapping[int, torch.Tensor] | Sequence[torch.Tensor] | torch.Tensor
 
 
 @torch.no_grad()
@@ -97,49 +102,53 @@ class DistillationModule(L.LightningModule):
             mapping, student.config.num_hidden_layers, teacher_layers, include_embeddings
         )
         h_s = student.config.hidden_size
-        self.projections = nn.ModuleList(
-            nn.Linear(h_s, teacher_hidden_size * len(targets)) for _, targets in self.layer_map.pairs
-        )
+        projections = [nn.Linear(h_s, teacher_hidden_size * len(targets)) for _, targets in self.layer_map.pairs]
         if crosslingual_target not in CROSSLINGUAL_TARGETS:
             raise ConfigError(f"distill.crosslingual_target={crosslingual_target!r} is not one of {list(CROSSLINGUAL_TARGETS)}")
         if projection_init not in ("identity", "random"):
             raise ConfigError(f"distill.projection_init={projection_init!r} is not one of ['identity', 'random']")
         if projection_init == "identity":
-            for projection in self.projections:
+            for projection in projections:
                 truncated_identity_(projection, teacher_hidden_size)
+        self.projections = nn.ModuleList(projections)
         n_targets = sum(len(t) for _, t in self.layer_map.pairs)
         self.val_metrics = nn.ModuleList(NormalisedMSE(teacher_hidden_size) for _ in range(n_targets))
         self.test_metrics = nn.ModuleList(NormalisedMSE(teacher_hidden_size) for _ in range(n_targets))
-        self.teacher_forward_calls = 0  # counted so tests can prove a cache made them unnecessary
+        self.teacher_forward_calls = 0  # live teacher forwards: the search summary reports them (0 with a cache)
 
     @property
     def teacher(self) -> PreTrainedModel | None:
         return self._teacher[0]
 
+    def _live_teacher(self) -> nn.Module:
+        if self.teacher is None:
+            raise RuntimeError("no teacher and no teacher_hidden in the batch")
+        return self.teacher
+
     def on_fit_start(self) -> None:
         if self.teacher is not None:
-            self.teacher.to(self.device).eval()
+            teacher: nn.Module = self.teacher  # Module.to (PreTrainedModel.to's wrapper confuses type checkers)
+            teacher.to(self.device).eval()
 
     on_validation_start = on_test_start = on_fit_start
 
     # --- forward -------------------------------------------------------------------------------------
-    def teacher_hidden(self, batch: Batch) -> Mapping[int, torch.Tensor] | Sequence[torch.Tensor]:
+    def teacher_hidden(self, batch: Batch) -> TeacherStates:
         """Teacher states indexable by hidden-state layer number (0 = embeddings)."""
         if "teacher_hidden" in batch:
             states = batch["teacher_hidden"]
             if "teacher_layers" in batch:  # only the mapped layers were read from the cache
                 return {int(layer): states[i] for i, layer in enumerate(batch["teacher_layers"].tolist())}
             return states
-        if self.teacher is None:
-            raise RuntimeError("no teacher and no teacher_hidden in the batch")
+        teacher = self._live_teacher()
         self.teacher_forward_calls += 1
         with torch.no_grad():
-            out = self.teacher(
+            out = teacher(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True
             )
         return out.hidden_states
 
-    def states(self, batch: Batch) -> tuple[Sequence[torch.Tensor], Mapping[int, torch.Tensor] | Sequence[torch.Tensor]]:
+    def states(self, batch: Batch) -> tuple[Sequence[torch.Tensor], TeacherStates]:
         """``(student hidden states, teacher hidden states)`` of a batch."""
         teacher_states = self.teacher_hidden(batch)
         out = self.student(
@@ -148,7 +157,7 @@ class DistillationModule(L.LightningModule):
         return out.hidden_states, teacher_states
 
     def projected_pairs(
-        self, student_states: Sequence[torch.Tensor], teacher_states: Mapping[int, torch.Tensor] | Sequence[torch.Tensor]
+        self, student_states: Sequence[torch.Tensor], teacher_states: TeacherStates
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield ``(projected student, teacher)`` hidden states, each ``(B, T, H_T)``."""
         h_t = self.hparams["teacher_hidden_size"]
@@ -169,7 +178,7 @@ class DistillationModule(L.LightningModule):
         with ExitStack() as stack:
             if attention:  # hooks keep the Q/K/V projections of both forwards (hidden-state numbering is 1-based)
                 s_qkv = stack.enter_context(capture_qkv(self.student, self.student.config.num_hidden_layers - 1))
-                t_qkv = stack.enter_context(capture_qkv(self.teacher, top - 1))
+                t_qkv = stack.enter_context(capture_qkv(self._live_teacher(), top - 1))
             student_states, teacher_states = self.states(batch)
         hidden = torch.stack(
             [normalised_mse(p, t, mask) for p, t in self.projected_pairs(student_states, teacher_states)]
@@ -212,7 +221,7 @@ class DistillationModule(L.LightningModule):
         return loss
 
     def _update(self, metrics: nn.ModuleList, batch: Batch) -> None:
-        for metric, (pred, target) in zip(metrics, self.pairs(batch), strict=True):
+        for metric, (pred, target) in zip(_metrics(metrics), self.pairs(batch), strict=True):
             metric.update(pred, target, batch["attention_mask"])
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -222,9 +231,9 @@ class DistillationModule(L.LightningModule):
         self._update(self.test_metrics, batch)
 
     def _log_epoch(self, metrics: nn.ModuleList, name: str) -> None:
-        value = torch.stack([m.compute() for m in metrics]).mean()
+        value = torch.stack([m.compute() for m in _metrics(metrics)]).mean()
         self.log(name, value, prog_bar=True, sync_dist=False)
-        for m in metrics:
+        for m in _metrics(metrics):
             m.reset()
 
     def on_validation_epoch_end(self) -> None:
@@ -233,8 +242,9 @@ class DistillationModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch(self.test_metrics, "test/loss")
 
-    def configure_optimizers(self) -> dict[str, object]:
-        decay, no_decay = [], []
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for name, p in self.named_parameters():
             if p.requires_grad:
                 (no_decay if p.dim() < 2 or "LayerNorm" in name else decay).append(p)
@@ -245,3 +255,8 @@ class DistillationModule(L.LightningModule):
         total = max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams["warmup_ratio"] * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _metrics(modules: nn.ModuleList) -> list[NormalisedMSE]:
+    """The metrics of ``val_metrics`` / ``test_metrics`` (built from NormalisedMSE only; ModuleList yields Module)."""
+    return cast("list[NormalisedMSE]", list(modules))
