@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from kdnas.distill.attention import attention_relation_kl, capture_qkv
+from kdnas.distill.attention import PROJECTIONS, attention_relation_kl, capture_qkv
 from kdnas.distill.module import DistillationModule
 from kdnas.errors import ConfigError
 from kdnas.models.arch import ArchSpec
@@ -41,13 +41,30 @@ def test_relation_is_zero_for_the_same_layer_and_positive_otherwise(tiny_teacher
     assert other.item() > 1e-2
 
 
+def widen(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """``(B, T, H)`` -> ``(B, T, 2H)`` whose ``heads`` relation heads hold the same relations as ``x``'s.
+
+    Each head's ``d`` dimensions are scaled by ``2 ** 0.25`` and padded with ``d`` zeros: the dot products
+    grow by ``sqrt(2)``, exactly what the wider head's ``1 / sqrt(2d)`` scaling takes back.
+    """
+    b, t, h = x.shape
+    parts = x.view(b, t, heads, h // heads) * 2**0.25
+    return torch.cat([parts, torch.zeros_like(parts)], dim=-1).view(b, t, 2 * h)
+
+
 def test_relation_compares_students_of_another_width(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
-    teacher = tiny_teacher.model.eval()
-    student = build_student(ArchSpec(2, 32, 2, 64, "relu"), teacher, init="random").eval()
     _, mask = inputs()
-    assert attention_relation_kl(qkv(student, 1), qkv(teacher, 1), mask, heads=4).item() > 0
+    g = torch.Generator().manual_seed(1)
+    student = {name: torch.randn(3, 9, 32, generator=g) for name in PROJECTIONS}
+    same_relations = {name: widen(x, heads=4) for name, x in student.items()}  # a teacher twice as wide
+    assert attention_relation_kl(student, same_relations, mask, heads=4).item() < 1e-6
+    other = {name: x.flip(1) for name, x in same_relations.items()}  # tokens in reverse order
+    assert attention_relation_kl(student, other, mask, heads=4).item() > 1e-2
+    teacher = tiny_teacher.model.eval()
+    small = build_student(ArchSpec(2, 32, 2, 64, "relu"), teacher, init="random").eval()
+    assert torch.isfinite(attention_relation_kl(qkv(small, 1), qkv(teacher, 1), mask, heads=4))  # 32 vs 64 wide
     with pytest.raises(ConfigError, match="attention_relation_heads"):
-        attention_relation_kl(qkv(student, 1), qkv(teacher, 1), mask, heads=5)
+        attention_relation_kl(qkv(small, 1), qkv(teacher, 1), mask, heads=5)
 
 
 def test_hooks_are_removed_after_the_block(tiny_teacher) -> None:  # type: ignore[no-untyped-def]

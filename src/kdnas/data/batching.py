@@ -14,27 +14,43 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
     """Batches of similar-length examples, in a fresh random order each epoch.
 
     Indices are shuffled, cut into chunks of ``bucket_batches`` batches, sorted by length inside each
-    chunk, batched, and the batches shuffled. Under ``torch.distributed`` each rank takes every
+    chunk, batched, and the batches shuffled. Under data parallelism each rank takes every
     ``world_size``-th batch (the batch count is truncated to a multiple of the world size so ranks stay
-    in step).
+    in step); every rank draws the same batches from the same seed and epoch, so the ranks' shares are
+    disjoint.
 
     Args:
         lengths: token count of each example.
         batch_size: examples per batch.
         shuffle: random order (training) or length-sorted deterministic order (evaluation).
         seed: base seed; the epoch is added so every epoch differs but a resumed run repeats it.
+        bucket_batches: batches per length-sorted chunk.
+        rank, world_size: this process's share; ``None`` reads them from ``torch.distributed`` when a
+            process group is initialised (else rank 0 of 1) each time the sampler is iterated.
     """
 
     def __init__(
-        self, lengths: Sequence[int], batch_size: int, shuffle: bool = True, seed: int = 0, bucket_batches: int = 50
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        bucket_batches: int = 50,
+        rank: int | None = None,
+        world_size: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if (rank is None) != (world_size is None):
+            raise ValueError("give both rank and world_size, or neither (read from torch.distributed)")
+        if world_size is not None and rank is not None and not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size), got rank={rank}, world_size={world_size}")
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
         self.bucket_batches = bucket_batches
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -53,10 +69,11 @@ class LengthBucketBatchSampler(Sampler[list[int]]):
             part = order[start : start + chunk]
             part = part[np.argsort(self.lengths[part], kind="stable")]
             batches.extend(part[i : i + self.batch_size].tolist() for i in range(0, len(part), self.batch_size))
-        rng.shuffle(batches)  # type: ignore[arg-type]
-        return batches
+        return [batches[i] for i in rng.permutation(len(batches))]  # the order rng.shuffle(batches) gives
 
     def _rank_world(self) -> tuple[int, int]:
+        if self.rank is not None and self.world_size is not None:
+            return self.rank, self.world_size
         if dist.is_available() and dist.is_initialized():
             return dist.get_rank(), dist.get_world_size()
         return 0, 1

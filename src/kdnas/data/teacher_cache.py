@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 
 
 class ForwardCounter:
-    """Counts teacher forward passes made to build caches (tests assert it stays at zero on reuse)."""
+    """Teacher forward passes made to build caches, process-wide (the search summary reports them: 0 on reuse)."""
 
     calls = 0
 
