@@ -134,6 +134,7 @@ def test_suite_scores_every_task_and_is_deterministic(tiny_teacher, corpus: Corp
         ({"n_candidates": 10, "min_candidates": 20}, "eval.min_candidates"),
         ({"dtype": "float8"}, "eval.dtype"),
         ({"threads": 0}, "eval.threads"),
+        ({"n_candidates": "500"}, "eval.n_candidates"),  # Python callers get no schema: the suite checks types too
         ({"langid_languages": ["de"]}, "eval.langid_languages"),
     ],
 )
@@ -166,7 +167,8 @@ def test_hub_tasks_offline_are_one_line_config_errors(monkeypatch: pytest.Monkey
 def test_the_teacher_as_its_own_student_has_retention_one(
     tiny_teacher, corpus: Corpus, tiny_budget: LatencyBudget, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    from kdnas.pipelines.evaluate import evaluate_student, teacher_as_student_dir
+    from kdnas.evaluate.student import teacher_as_student_dir
+    from kdnas.pipelines.evaluate import evaluate_student
 
     student_dir = teacher_as_student_dir(tiny_teacher, tmp_path)
     report = evaluate_student(
@@ -177,7 +179,11 @@ def test_the_teacher_as_its_own_student_has_retention_one(
     assert all(v == 1.0 for per in report["retention"]["per_language"].values() for v in per.values())
     assert report["ratios"]["parameters"] == 1.0 and report["ratios"]["parameters_without_embeddings"] == 1.0
     assert report["ratios"]["bytes"] == pytest.approx(1.0, abs=0.01)
-    assert 0.2 < report["latency"]["cpu"]["speedup"] < 5  # ~1, on a noisy shared machine
+    # the verdict is the budget's own target for the teacher time measured beside this student
+    cpu, verdict = report["latency"]["cpu"], report["latency"]["budget"]
+    assert verdict["target_ms"] == pytest.approx(tiny_budget.target_ms(cpu["teacher"]["median_ms"]))
+    assert verdict["student_ms"] == cpu["student"]["median_ms"]
+    assert verdict["meets"] == (verdict["student_ms"] <= verdict["target_ms"])
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["retention"]["macro"] == 1.0 and saved["command"] == "python evaluate.py"
     card = (tmp_path / "report.md").read_text()
@@ -187,7 +193,8 @@ def test_the_teacher_as_its_own_student_has_retention_one(
 def test_onnx_evaluation_reports_both_runtimes(
     tiny_teacher, corpus: Corpus, tiny_budget: LatencyBudget, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    from kdnas.pipelines.evaluate import evaluate_student, teacher_as_student_dir
+    from kdnas.evaluate.student import teacher_as_student_dir
+    from kdnas.pipelines.evaluate import evaluate_student
 
     suite = EvalSuite(tasks=["retrieval"], **{k: v for k, v in TINY_EVAL.items() if not k.startswith("langid")})  # type: ignore[arg-type]
     student_dir = teacher_as_student_dir(tiny_teacher, tmp_path)
@@ -197,9 +204,10 @@ def test_onnx_evaluation_reports_both_runtimes(
     assert (tmp_path / "onnx" / "model.onnx").is_file() and (tmp_path / "onnx" / "model.int8.onnx").is_file()
     for kind, runtime in (("fp32", "onnxruntime"), ("int8", "onnxruntime_int8")):
         pair = onnx["latency"][kind]
-        assert pair["teacher"]["profile"]["runtime"] == runtime and pair["teacher"]["median_ms"] > 0
-        assert pair["student"]["median_ms"] > 0 and pair["speedup"] > 0
-        assert onnx["scores"][kind]["dtype"] == "float32" and onnx["retention"][kind]["macro"] > 0
+        assert pair["teacher"]["profile"]["runtime"] == runtime and pair["student"]["profile"]["runtime"] == runtime
+        assert onnx["scores"][kind]["dtype"] == "float32" and onnx["scores"][kind]["device"] == "cpu"
+        # the teacher against itself: its ONNX exports keep (nearly) all of its PyTorch scores
+        assert onnx["retention"][kind]["macro"] == pytest.approx(1.0, abs=0.05), kind
     torch_retrieval = report["scores"]["student"]["tasks"]["retrieval"]
     onnx_retrieval = onnx["scores"]["fp32"]["tasks"]["retrieval"]
     assert onnx_retrieval["macro"] == pytest.approx(torch_retrieval["macro"], abs=0.02)
@@ -211,7 +219,8 @@ def test_onnx_evaluation_reports_both_runtimes(
 
 def test_a_student_with_another_tokenizer_is_refused(tiny_teacher, corpus: Corpus, tiny_budget, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from kdnas.compress.prune_vocab import prune_vocabulary
-    from kdnas.pipelines.evaluate import evaluate_student, teacher_as_student_dir
+    from kdnas.evaluate.student import teacher_as_student_dir
+    from kdnas.pipelines.evaluate import evaluate_student
 
     pruned = tmp_path / "pruned"
     prune_vocabulary(teacher_as_student_dir(tiny_teacher, tmp_path), ["hello world"], pruned, verify_texts=0)
@@ -220,17 +229,16 @@ def test_a_student_with_another_tokenizer_is_refused(tiny_teacher, corpus: Corpu
 
 
 def test_student_directory_resolution(tmp_path: Path) -> None:
-    from kdnas.pipelines.evaluate import find_student_dir, student_override
+    from kdnas.evaluate.student import find_student_dir
 
     (tmp_path / "run" / "student").mkdir(parents=True)
     (tmp_path / "run" / "student" / "config.json").write_text("{}")
-    assert find_student_dir(str(tmp_path / "run")) == tmp_path / "run" / "student"
-    for bad in (tmp_path / "missing", tmp_path):
-        with pytest.raises(ConfigError, match="student="):
-            find_student_dir(str(bad))
-    assert student_override("student=a/b") == "student_dir=a/b"
-    assert student_override("+student=x") == "student_dir=x"
-    assert student_override("student.x=1") == "student.x=1" and student_override("eval=quick") == "eval=quick"
+    assert find_student_dir(str(tmp_path / "run")) == tmp_path / "run" / "student"  # a train.py run directory
+    assert find_student_dir(tmp_path / "run" / "student") == tmp_path / "run" / "student"
+    with pytest.raises(ConfigError, match="does not exist"):
+        find_student_dir(str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="is not a model directory"):
+        find_student_dir(str(tmp_path))
 
 
 def test_a_missing_student_is_a_config_error(tmp_path: Path) -> None:
@@ -244,14 +252,16 @@ def test_a_missing_student_is_a_config_error(tmp_path: Path) -> None:
 def test_configs_compose_with_experiment_tiny(tmp_path: Path) -> None:
     from tests.conftest import compose_config
 
-    cfg = compose_config("evaluate", ["experiment=tiny", "student_dir=x", *TINY_CLI], tmp_path)
+    cfg = compose_config("evaluate", ["experiment=tiny", "student=x", *TINY_CLI], tmp_path)
     assert cfg.teacher._target_.endswith("load_tiny_random_teacher") and cfg.eval.n_candidates == 10  # type: ignore[attr-defined]
+    suites = {}
     for name in ("default", "quick", "xnli"):
-        cfg = compose_config("evaluate", [f"eval={name}", "student_dir=x"], tmp_path)
-        suite = EvalSuite(**{k: v for k, v in cfg.eval.items() if k != "_target_"})  # type: ignore[attr-defined]
-        assert len(suite.languages) >= 8 and len(suite.langid_languages) >= 12
-    default = compose_config("evaluate", ["student_dir=x"], tmp_path).eval  # type: ignore[attr-defined]
-    assert len(default.languages) >= 15 and len(default.langid_languages) >= 20 and default.n_candidates == 500
+        cfg = compose_config("evaluate", [f"eval={name}", "student=x"], tmp_path)
+        suites[name] = EvalSuite(**{k: v for k, v in cfg.eval.items() if k != "_target_"})  # type: ignore[attr-defined]
+    default, quick, xnli = suites["default"], suites["quick"], suites["xnli"]
+    assert set(quick.languages) < set(default.languages) and quick.n_candidates < default.n_candidates
+    assert set(quick.langid_languages) < set(default.langid_languages)
+    assert xnli.tasks == [*default.tasks, "xnli", "pawsx"] and xnli.languages == default.languages
 
 
 # --- the command line ---------------------------------------------------------------------------------------
@@ -280,7 +290,7 @@ def test_evaluate_py_writes_both_reports(tiny_student: Path, tmp_path: Path) -> 
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["student"]["architecture"]["hidden_size"] == 32
     assert report["teacher"]["name"] == "tiny_random"
-    assert report["retention"]["macro"] > 0 and report["latency"]["cpu"]["speedup"] > 0
+    assert report["student"]["dir"] == str(tiny_student.resolve())  # student=DIR reached the pipeline as typed
     assert report["pruned"]["pruning"]["verification"]["ok"]
     assert report["pruned"]["student"]["parameters"] < report["student"]["parameters"]
     card = (tmp_path / "report.md").read_text()
@@ -291,6 +301,7 @@ def test_evaluate_py_writes_both_reports(tiny_student: Path, tmp_path: Path) -> 
     ("args", "message"),
     [
         (["student=/no/such/student"], "student=/no/such/student does not exist"),
+        (["experiment=tiny"], "student is required: pass student=DIR"),
         (["experiment=tiny", "student=teacher", "eval.tasks=[retrieval,nope]"], "eval.tasks"),
     ],
 )
@@ -303,10 +314,28 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str, tmp_path: Pa
 
 
 def test_device_dtype_resolution() -> None:
-    from kdnas.evaluate.embed import resolve_device, resolve_dtype, resolve_threads
+    from kdnas.evaluate.embed import resolve_dtype
 
-    assert resolve_dtype("float32") == torch.float32 and resolve_dtype("auto", "cuda") == torch.float32
-    assert resolve_threads("auto") >= 1 and resolve_threads(None) is None  # type: ignore[operator]
-    assert resolve_device("cpu").type == "cpu"
-    with pytest.raises(ValueError):
+    assert resolve_dtype("bfloat16") == torch.bfloat16
+    assert resolve_dtype("auto", "cuda") == torch.float32  # bfloat16 only on a CPU with native support
+    with pytest.raises(ValueError, match="unknown dtype"):
         resolve_dtype("int3")
+
+
+@pytest.mark.parametrize(("cores", "expected"), [(None, 1), (1, 1), (2, 1), (6, 3), (64, 4)])
+def test_auto_threads_are_half_the_cores_from_1_to_4(
+    cores: int | None, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kdnas.evaluate import embed
+
+    monkeypatch.setattr(embed.os, "cpu_count", lambda: cores)
+    assert embed.resolve_threads("auto") == expected
+
+
+@pytest.mark.parametrize("bad", [0, True, "four", 2.0])
+def test_bad_threads_name_the_key(bad: object) -> None:
+    from kdnas.evaluate.embed import resolve_threads
+
+    with pytest.raises(ConfigError, match=r"eval\.threads="):
+        resolve_threads(bad, key="eval.threads")  # type: ignore[arg-type]
+    assert resolve_threads(None) is None and resolve_threads(3) == 3

@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from kdnas.latency.profile import check_int
+
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -61,14 +63,18 @@ def resolve_dtype(name: str, device: torch.device | str = "cpu") -> torch.dtype:
     return DTYPES[name]
 
 
-def resolve_threads(threads: int | str | None) -> int | None:
-    """CPU threads for the embedding passes: ``"auto"`` (half the cores, 1 to 4), an integer, or ``None`` (as is)."""
+def resolve_threads(threads: int | str | None, key: str = "threads") -> int | None:
+    """CPU threads for the embedding passes: ``"auto"`` (half the cores, 1 to 4), an integer, or ``None`` (as is).
+
+    Raises:
+        ConfigError: (a ``ValueError``) naming ``key``: anything else, or an integer < 1.
+    """
     if threads is None:
         return None
     if threads == "auto":
         return max(1, min(4, (os.cpu_count() or 1) // 2))
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be auto, null or an integer >= 1, got {threads!r}")
+    check_int(key, threads, minimum=1)
+    assert isinstance(threads, int)
     return threads
 
 

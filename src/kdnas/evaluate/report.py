@@ -1,7 +1,8 @@
 """The evaluation report: ``report.json`` (every number) and ``report.md`` (a model card with tables).
 
-:func:`write_report` takes the dictionary :func:`kdnas.pipelines.evaluate.evaluate_student` builds; the
-Markdown is rendered from it alone, so a ``report.json`` can be re-rendered with :func:`render_markdown`.
+:func:`write_report` takes the dictionary :meth:`kdnas.evaluate.compare.Comparison.report` builds (with
+``pruned`` / ``onnx`` sections when those were evaluated); the Markdown is rendered from it alone, so a
+``report.json`` can be re-rendered with :func:`render_markdown`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from kdnas.evaluate.retention import row_score
+from kdnas.utils.io import write_text
+
 TASK_TITLES = {
     "retrieval": "Cross-lingual retrieval (precision@1, mean of en→xx and xx→en)",
     "langid": "Language identification (linear probe accuracy)",
@@ -24,10 +28,8 @@ TASK_TITLES = {
 
 def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.md`` in ``out_dir``; returns their paths."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out_dir / "report.json", out_dir / "report.md"
-    json_path.write_text(json.dumps(_plain(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    md_path.write_text(render_markdown(report), encoding="utf-8")
+    json_path = write_text(out_dir / "report.json", json.dumps(_plain(report), indent=2, ensure_ascii=False) + "\n")
+    md_path = write_text(out_dir / "report.md", render_markdown(report))
     return json_path, md_path
 
 
@@ -73,12 +75,6 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return [*lines, ""]
-
-
-def _score(row: dict[str, Any] | None) -> float | None:
-    if not row:
-        return None
-    return row.get("mean", row.get("accuracy"))
 
 
 # --- sections ---------------------------------------------------------------------------------------------
@@ -169,8 +165,8 @@ def _per_language(report: dict[str, Any]) -> list[str]:
         else:
             header = ["language", "test texts", "teacher", "student", "retention"]
             rows = [
-                [lang, str(t_row.get("n_test", "")), _num(_score(t_row)),
-                 _num(_score(s_res.get("per_language", {}).get(lang))), _ratio(per_language_retention[task].get(lang))]
+                [lang, str(t_row.get("n_test", "")), _num(row_score(t_row)),
+                 _num(row_score(s_res.get("per_language", {}).get(lang))), _ratio(per_language_retention[task].get(lang))]
                 for lang, t_row in t_res["per_language"].items()
             ]  # fmt: skip
         lines += _table(header, rows)

@@ -34,14 +34,21 @@ from kdnas.evaluate.embed import (
     resolve_dtype,
     resolve_threads,
 )
-from kdnas.evaluate.hf_tasks import HUB_TASKS, HubTaskPlan, plan_hub_task, score_hub_task
-from kdnas.evaluate.langid import LangIdPlan, plan_langid, score_langid
-from kdnas.evaluate.retrieval import RetrievalPlan, plan_retrieval, ranked_pairs, score_retrieval
-from kdnas.latency.measure import torch_threads
+from kdnas.evaluate.hf_tasks import HUB_TASKS, plan_hub_task, score_hub_task
+from kdnas.evaluate.langid import plan_langid, score_langid
+from kdnas.evaluate.plan import EvalPlan
+from kdnas.evaluate.retrieval import plan_retrieval, ranked_pairs, score_retrieval
+from kdnas.latency.profile import check_int
+from kdnas.utils.torch_context import torch_threads
 
 CORPUS_TASKS: tuple[str, ...] = ("retrieval", "langid")
 TASKS: tuple[str, ...] = (*CORPUS_TASKS, *HUB_TASKS)
 
+#: the settings that count something: integers >= 1 (the ``eval`` schema checks the type, :class:`EvalSuite` the range)
+COUNT_FIELDS: tuple[str, ...] = (
+    "n_candidates", "min_candidates", "langid_train_per_language", "langid_test_per_language", "langid_min_train",
+    "langid_min_test", "probe_max_iter", "hub_train_size", "hub_test_size", "max_length", "batch_size",
+)  # fmt: skip
 #: 18 languages in 11 scripts (Latin, Cyrillic, Greek, Georgian, Arabic, Devanagari, Thai, Han, kana,
 #: Hangul): the first 15 have >= 500 usable test pairs in the gettext corpus; ar, hi and th (~230-280)
 #: are scored among all their pairs (eval.min_candidates).
@@ -53,42 +60,6 @@ DEFAULT_LANGUAGES: tuple[str, ...] = (
 )  # fmt: skip
 #: the retrieval languages plus six with close neighbours (sv, nl, id/vi, he, zh_TW next to zh_CN).
 DEFAULT_LANGID_LANGUAGES: tuple[str, ...] = (*DEFAULT_LANGUAGES, "sv", "nl", "vi", "id", "he", "zh_TW")
-
-
-@dataclass
-class EvalPlan:
-    """Every text each task scores, chosen from the corpus before any model runs."""
-
-    retrieval: RetrievalPlan | None = None
-    langid: LangIdPlan | None = None
-    hub: dict[str, HubTaskPlan] = field(default_factory=dict)
-
-    def texts(self) -> list[str]:
-        """The union of every task's texts, each once, in a stable order."""
-        out: dict[str, None] = {}
-        for part in (self.retrieval, self.langid, *self.hub.values()):
-            if part is not None:
-                out.update(dict.fromkeys(part.texts()))
-        return list(out)
-
-    def describe(self) -> dict[str, Any]:
-        """Sizes and the chosen languages, for reports."""
-        info: dict[str, Any] = {"texts": len(self.texts())}
-        if self.retrieval is not None:
-            info["retrieval"] = {
-                "languages": {lang: len(p) for lang, p in self.retrieval.samples.items()},
-                "skipped": dict(self.retrieval.skipped),
-            }
-        if self.langid is not None:
-            info["langid"] = {
-                "languages": self.langid.languages,
-                "train": sum(len(t) for t in self.langid.train.values()),
-                "test": sum(len(t) for t in self.langid.test.values()),
-                "skipped": dict(self.langid.skipped),
-            }
-        for name, hub in self.hub.items():
-            info[name] = {"train": len(hub.train.labels), "test": {k: len(v.labels) for k, v in hub.test.items()}}
-        return info
 
 
 @dataclass
@@ -149,22 +120,15 @@ class EvalSuite:
             raise ConfigError(f"eval.tasks: unknown task(s) {unknown}; choose among {list(TASKS)}")
         if len(set(self.tasks)) != len(self.tasks):
             raise ConfigError(f"eval.tasks lists a task twice: {self.tasks}")
-        for name in ("n_candidates", "min_candidates", "langid_train_per_language", "langid_test_per_language",
-                     "langid_min_train", "langid_min_test", "probe_max_iter", "hub_train_size", "hub_test_size",
-                     "max_length", "batch_size"):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"eval.{name}={value!r} is invalid: use an integer >= 1")
+        for name in COUNT_FIELDS:
+            check_int(f"eval.{name}", getattr(self, name), minimum=1)
         if self.dtype != "auto" and self.dtype not in DTYPES:
             raise ConfigError(f"eval.dtype={self.dtype!r} is unknown: use auto or one of {sorted(DTYPES)}")
         try:
             resolve_device(self.device)
         except ValueError as exc:
             raise ConfigError(f"eval.device={self.device!r}: {exc}") from exc
-        try:
-            resolve_threads(self.threads)
-        except ValueError as exc:
-            raise ConfigError(f"eval.threads={self.threads!r}: {exc}") from exc
+        resolve_threads(self.threads, key="eval.threads")
         if self.min_candidates > self.n_candidates:
             raise ConfigError(
                 f"eval.min_candidates={self.min_candidates} exceeds eval.n_candidates={self.n_candidates}"

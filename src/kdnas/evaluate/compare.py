@@ -1,0 +1,182 @@
+"""A student beside its teacher: the same texts, the same latency profile, timed side by side.
+
+:class:`Comparison` holds the teacher's side of an evaluation (one :class:`~kdnas.evaluate.suite.EvalPlan`,
+the budget's profile, the teacher's facts and scores, computed once) and measures any number of students
+against it: the student itself, its vocabulary-pruned copy, its ONNX export::
+
+    comparison = Comparison(teacher, corpus, EvalSuite(), budget)
+    model, tokenizer = load_student(student_dir, teacher)
+    report = comparison.report(comparison.evaluate(student_dir, model, tokenizer), command="...")
+    write_report(report, out_dir)
+
+Latency: :func:`~kdnas.latency.measure.measure_pair` (interleaved, so the speed-up is a ratio measured side
+by side) under the budget's profile, and on the other device as well when one is usable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from kdnas.compress.prune_vocab import prune_vocabulary
+from kdnas.data.corpus import Corpus
+from kdnas.evaluate.facts import directory_facts, environment, teacher_facts
+from kdnas.evaluate.retention import retention, size_ratios
+from kdnas.evaluate.suite import EvalSuite
+from kdnas.latency.measure import measure_pair
+from kdnas.latency.profile import LatencyProfile
+from kdnas.models.encoder import load_frozen_encoder
+from kdnas.models.teacher import Teacher
+
+log = logging.getLogger(__name__)
+
+
+class LatencyTarget(Protocol):
+    """What an evaluation needs of a latency budget (:class:`kdnas.nas.budget.LatencyBudget` is one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def speedup(self) -> float | None: ...
+
+    @property
+    def max_ms(self) -> float | None: ...
+
+    @property
+    def profile(self) -> LatencyProfile | Mapping[str, Any]: ...
+
+    def target_ms(self, teacher_ms: float) -> float:
+        """The latency (ms) a student must reach, given the teacher's."""
+        ...
+
+
+def latency_profiles(profile: LatencyProfile) -> dict[str, LatencyProfile]:
+    """The budget's profile on its device, and the same profile on the other device when one is usable."""
+    profiles: dict[str, LatencyProfile] = {profile.device: profile}
+    if profile.device == "cpu" and torch.cuda.is_available():
+        profiles["cuda"] = dataclasses.replace(profile, device="cuda")
+    elif profile.device == "cuda":
+        profiles["cpu"] = dataclasses.replace(profile, device="cpu")
+    return profiles
+
+
+class Comparison:
+    """The teacher's side of an evaluation, shared by every student measured against it.
+
+    Args:
+        teacher: the reference model; its text prefix is used for both.
+        corpus: supplies the evaluation texts (test split) and the language-id training texts (train split).
+        suite: the tasks; the same texts are embedded by every model.
+        budget: its profile times every pair; its target says whether a student meets it.
+
+    Raises:
+        ConfigError: a suite the corpus cannot serve, or unreachable hub data (planned here, before any timing).
+    """
+
+    def __init__(self, teacher: Teacher, corpus: Corpus, suite: EvalSuite, budget: LatencyTarget) -> None:
+        self.teacher, self.corpus, self.suite, self.budget = teacher, corpus, suite, budget
+        profile = budget.profile
+        self.profile = profile if isinstance(profile, LatencyProfile) else LatencyProfile(**dict(profile))
+        self.plan = suite.plan(corpus)
+        log.info("evaluation plan: %s", self.plan.describe())
+        self.teacher_facts = teacher_facts(teacher)
+        self._teacher_scores: dict[str, Any] | None = None
+
+    @property
+    def teacher_scores(self) -> dict[str, Any]:
+        """The teacher's :meth:`~kdnas.evaluate.suite.EvalSuite.run` on the plan (scored on first use)."""
+        if self._teacher_scores is None:
+            self._teacher_scores = self.score("teacher", self.teacher.model, self.teacher.tokenizer)
+        return self._teacher_scores
+
+    def score(
+        self, label: str, model: nn.Module, tokenizer: PreTrainedTokenizerBase, suite: EvalSuite | None = None
+    ) -> dict[str, Any]:
+        """``model`` on the plan's texts, with ``suite`` (default: the comparison's) and the teacher's prefix.
+
+        ``model``: a Hugging Face encoder, or any module that behaves as one (``config``, a forward returning
+        ``last_hidden_state``), such as :class:`kdnas.deploy.onnx_encoder.OnnxEncoder`.
+        """
+        started = time.perf_counter()
+        encoder = cast(PreTrainedModel, model)  # duck-typed: see above
+        result = (suite or self.suite).run(encoder, tokenizer, self.teacher.text_prefix, plan=self.plan)
+        log.info("%s: macro %.4f (%.1f s)", label, result["macro"] or float("nan"), time.perf_counter() - started)
+        return result
+
+    def timed_pair(self, student: nn.Module, **profile_changes: Any) -> dict[str, Any]:
+        """Student and teacher timed side by side under the budget's profile with ``profile_changes``."""
+        profile = dataclasses.replace(self.profile, **profile_changes)
+        return measure_pair(student, self.teacher.model, profile).to_dict()
+
+    def latency(self, student: nn.Module) -> dict[str, Any]:
+        """:meth:`timed_pair` on every device of :func:`latency_profiles`, and ``budget``: whether it is met."""
+        out: dict[str, Any] = {
+            device: self.timed_pair(student, device=device) for device in latency_profiles(self.profile)
+        }
+        main = out[self.profile.device]
+        teacher_ms, student_ms = main["teacher"]["median_ms"], main["student"]["median_ms"]
+        target = self.budget.target_ms(teacher_ms)
+        out["budget"] = {
+            "name": self.budget.name,
+            "speedup": self.budget.speedup,
+            "max_ms": self.budget.max_ms,
+            "device": self.profile.device,
+            "target_ms": target,
+            "student_ms": student_ms,
+            "meets": student_ms <= target,
+        }
+        return out
+
+    def evaluate(
+        self, directory: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, label: str = "student"
+    ) -> dict[str, Any]:
+        """One student (saved in ``directory``): its facts, size ratios, latency, scores and retention."""
+        facts = directory_facts(model, directory)
+        latency = self.latency(model)
+        teacher_scores = self.teacher_scores
+        scores = self.score(label, model, tokenizer)
+        return {
+            "student": facts,
+            "ratios": size_ratios(facts, self.teacher_facts),
+            "latency": latency,
+            "scores": scores,
+            "retention": retention(scores, teacher_scores),
+        }
+
+    def pruned(self, student_dir: Path, out_dir: Path, min_count: int = 1) -> dict[str, Any]:
+        """Prune the student's vocabulary to the train split's (into ``out_dir``), then :meth:`evaluate` it.
+
+        Returns:
+            ``{"pruning": <prune_vocabulary's summary>, **evaluate(...)}``.
+        """
+        pruning = prune_vocabulary(
+            student_dir, self.corpus.texts("train"), out_dir, prefix=self.teacher.text_prefix, min_count=min_count
+        )
+        model, tokenizer = load_frozen_encoder(out_dir, key="student")  # its own (smaller) vocabulary
+        return {"pruning": pruning, **self.evaluate(out_dir, model, tokenizer, label="pruned student")}
+
+    def report(self, student: Mapping[str, Any], command: str) -> dict[str, Any]:
+        """The report of one :meth:`evaluate` result: both models, the data, the suite and the environment."""
+        return {
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "command": command,
+            "teacher": self.teacher_facts,
+            "student": student["student"],
+            "ratios": student["ratios"],
+            "latency": student["latency"],
+            "scores": {"teacher": self.teacher_scores, "student": student["scores"]},
+            "retention": student["retention"],
+            "data": {"corpus": self.corpus.name, "split_sizes": self.corpus.sizes(), "plan": self.plan.describe()},
+            "suite": self.suite.settings(),
+            "environment": environment(),
+        }
