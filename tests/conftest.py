@@ -34,6 +34,10 @@ def hydra_cfg() -> Iterator[object]:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    from kdnas.pipelines.schemas import register_configs
+
+    register_configs()
+
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         yield compose
@@ -44,6 +48,10 @@ def compose_config(name: str, overrides: list[str], output_dir: Path) -> object:
     """The project's real config ``name`` with ``overrides``, writing to ``output_dir`` (no Hydra run)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+
+    from kdnas.pipelines.schemas import register_configs
+
+    register_configs()
 
     GlobalHydra.instance().clear()
     from hydra.core.hydra_config import HydraConfig
