@@ -269,6 +269,25 @@ def test_search_optimises_for_onnxruntime(tmp_path: Path) -> None:
 # --- deploy.py ------------------------------------------------------------------------------------------------
 
 
+def test_deploy_config_defaults_are_export_students(tmp_path: Path) -> None:
+    """conf/deploy/default.yaml composes under its schema, with export_student's own defaults."""
+    import inspect
+
+    from hydra.errors import ConfigCompositionException
+
+    from kdnas.pipelines.schemas import register_configs
+    from tests.conftest import compose_config
+
+    register_configs()
+    cfg = compose_config("deploy", ["student=x"], tmp_path)
+    assert cfg.deploy.out_dir is None and cfg.paths.output_dir == str(tmp_path)  # type: ignore[attr-defined]
+    defaults = {k: p.default for k, p in inspect.signature(export_student).parameters.items() if k != "out_dir"}
+    options = {k: v for k, v in cfg.deploy.items() if k not in ("_target_", "out_dir")}  # type: ignore[attr-defined]
+    assert options == {k: defaults[k] for k in options} and set(options) == set(defaults) - {"student_dir"}
+    with pytest.raises(ConfigCompositionException, match="int9"):
+        compose_config("deploy", ["student=x", "deploy.int9=false"], tmp_path)
+
+
 def run_deploy(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "deploy.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=600,
