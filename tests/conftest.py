@@ -64,3 +64,12 @@ def compose_config(name: str, overrides: list[str], output_dir: Path) -> object:
         del cfg["hydra"]
     GlobalHydra.instance().clear()
     return cfg
+
+
+def load_space(name: str) -> object:
+    """A search space of ``conf/search_space/<name>.yaml`` (the one copy of each preset)."""
+    import yaml
+
+    from kdnas.nas.space import SearchSpace
+
+    return SearchSpace.from_dict(yaml.safe_load((ROOT / "conf" / "search_space" / f"{name}.yaml").read_text()))

@@ -22,7 +22,7 @@ def test_every_group_is_covered_here() -> None:
     groups = {p.name for p in (ROOT / "conf").iterdir() if p.is_dir()}
     assert groups == {
         "paths", "teacher", "data", "arch", "student_init", "distill", "trainer", "logger", "callbacks", "hydra",
-        "experiment", "search_space", "controller", "latency_budget", "eval",
+        "experiment", "search_space", "search", "controller", "latency_budget", "eval", "deploy",
     }
 
 
@@ -53,7 +53,7 @@ def test_teacher(value: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("value", values("data"))
-def test_data(value: str, tmp_path: Path) -> None:
+def test_data(value: str, tiny_teacher, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     small = "{train: 50, proxy: 20, validation: 20, test: 20}"
     overrides = [f"data={value}", f"data.corpus.max_texts={small}"]
     if value == "text_files":
@@ -67,6 +67,11 @@ def test_data(value: str, tmp_path: Path) -> None:
     cfg = compose_config("train", overrides, tmp_path)
     corpus = hydra.utils.instantiate(cfg.data.corpus, _convert_="all")
     assert all(0 < n <= 50 for n in corpus.sizes().values())
+    from kdnas.pipelines.common import make_datamodule
+
+    dm = make_datamodule(cfg, corpus, tiny_teacher, train_split="proxy")
+    assert dm.corpus is corpus and dm.batch_size == cfg.data.batch_size and dm.max_length == cfg.data.max_length
+    assert dm.split_names["train"] == "proxy" and len(dm.split("train")) == corpus.sizes()["proxy"]
 
 
 @pytest.mark.parametrize("value", values("arch"))
@@ -131,8 +136,8 @@ def test_controller(value: str, tmp_path: Path) -> None:
     cfg = compose_config("search", [f"controller={value}", "search_space=tiny"], tmp_path)
     space = hydra.utils.instantiate(cfg.search_space, _convert_="all")
     controller = hydra.utils.instantiate(cfg.controller)(space=space)
-    archs = controller.propose(space, np.random.default_rng(0), 3, 5, set(), 0)
-    assert len({a.arch_id for a in archs}) == 3
+    proposals = controller.ask(3)
+    assert len({p.arch.arch_id for p in proposals}) == 3 and all(p.arch in space for p in proposals)
 
 
 @pytest.mark.parametrize("value", values("latency_budget"))
@@ -147,6 +152,9 @@ def test_latency_budget(value: str, tmp_path: Path) -> None:
         return
     budget = hydra.utils.instantiate(cfg.latency_budget, _convert_="all")
     assert budget.target_ms(70.0) == pytest.approx(70.0 / budget.speedup)
+    from kdnas.latency.profile import LatencyProfile
+
+    assert isinstance(budget.profile, LatencyProfile) and budget.profile.seq_len == cfg.latency_budget.profile.seq_len
 
 
 def test_budget_speedup_override_and_max_ms(tmp_path: Path) -> None:
@@ -181,7 +189,28 @@ def test_launcher_presets(value: str, target: str) -> None:
 
 @pytest.mark.parametrize("value", values("eval"))
 def test_eval_suite(value: str, tmp_path: Path) -> None:
-    cfg = compose_config("evaluate", [f"eval={value}", "student_dir=unused"], tmp_path)
+    cfg = compose_config("evaluate", [f"eval={value}", "student=unused"], tmp_path)
     suite = hydra.utils.instantiate(cfg.eval, _convert_="all")
     assert suite.tasks and set(suite.tasks) <= {"retrieval", "langid", "xnli", "pawsx"}
     assert len(compose_config("train", [f"eval={value}"], tmp_path).eval.tasks) == len(suite.tasks)
+
+
+@pytest.mark.parametrize("value", values("search"))
+def test_search_settings(value: str, tmp_path: Path) -> None:
+    from kdnas.pipelines.schemas.search import check_search_settings
+
+    cfg = compose_config("search", [f"search={value}", "seed=5"], tmp_path)
+    assert cfg.search.seed == 5 and isinstance(cfg.search.episodes, int)
+    check_search_settings(cfg.search)
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["search.episodez=3", "search.episodes=many", "latency_budget.profile.thread=2", "latency_budget.margin=lots",
+     "controller.lrr=0.1", "search.paired_latency=maybe"],
+)
+def test_schemas_reject_misspelled_keys_and_wrong_types(override: str, tmp_path: Path) -> None:
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException):
+        compose_config("search", [override], tmp_path)

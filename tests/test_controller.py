@@ -15,19 +15,20 @@ from omegaconf import OmegaConf
 
 from kdnas.errors import ConfigError
 from kdnas.models.arch import ArchSpec
-from kdnas.nas.controller import (
+from kdnas.nas.controllers import (
     Controller,
     EpsilonGreedyController,
     LSTMController,
     MLPController,
     RandomController,
-    spearman,
 )
+from kdnas.nas.controllers.base import spearman
 from kdnas.nas.space import SearchSpace
+from tests.conftest import load_space
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "controller"
 
-ME5 = SearchSpace.preset("me5_small")
+ME5: SearchSpace = load_space("me5_small")  # type: ignore[assignment]
 TINY = SearchSpace(
     num_hidden_layers=[1, 2],
     hidden_size=[64],
@@ -38,8 +39,8 @@ TINY = SearchSpace(
 
 Factory = Callable[..., Controller]
 FAST: dict[str, Factory] = {
-    "lstm": lambda space, **kw: LSTMController(space, train_steps=5, **kw),
-    "mlp": lambda space, **kw: MLPController(space, train_steps=5, **kw),
+    "lstm": lambda space, **kw: LSTMController(space, train_steps=5, pool_size=32, **kw),
+    "mlp": lambda space, **kw: MLPController(space, train_steps=5, pool_size=32, **kw),
     "random": lambda space, **kw: RandomController(space, **kw),
 }
 
@@ -56,19 +57,14 @@ def synthetic_reward(a: ArchSpec) -> float:
     )
 
 
-def run_search(
-    ctrl: Controller, seed: int, episodes: int, k: int, pool_size: int = 32
-) -> list[list[ArchSpec]]:
-    """Propose/observe loop with the synthetic reward; returns every episode's proposal."""
-    rng = np.random.default_rng(seed)
-    seen: set[str] = set()
+def run_search(ctrl: Controller, episodes: int, k: int, exclude: set[str] | None = None) -> list[list[ArchSpec]]:
+    """Ask/tell loop with the synthetic reward; returns every episode's proposal."""
     proposals = []
-    for episode in range(episodes):
-        archs = ctrl.propose(ctrl.space, rng, k=k, pool_size=pool_size, seen=seen, episode=episode)
+    for _ in range(episodes):
+        archs = [p.arch for p in ctrl.ask(k, exclude=exclude or set())]
         proposals.append(archs)
         if archs:
-            ctrl.observe(archs, [synthetic_reward(a) for a in archs])
-        seen |= {a.arch_id for a in archs}
+            ctrl.tell(archs, [synthetic_reward(a) for a in archs])
     return proposals
 
 
@@ -79,97 +75,105 @@ def make(request: pytest.FixtureRequest) -> Factory:
     return FAST[request.param]
 
 
-def test_never_proposes_seen_or_duplicates(make: Factory) -> None:
+def test_never_proposes_told_excluded_or_duplicates(make: Factory) -> None:
     ctrl = make(ME5)
     rng = np.random.default_rng(0)
     outside = {a.arch_id for a in ME5.sample(np.random.default_rng(99), 300)}  # e.g. from an earlier run
-    seen = set(outside)
+    told: set[str] = set()
     for episode in range(8):
-        archs = ctrl.propose(ME5, rng, k=12, pool_size=40, seen=seen, episode=episode)
-        ids = [a.arch_id for a in archs]
+        assert ctrl.episode == episode
+        proposals = ctrl.ask(12, exclude=outside)
+        ids = [p.arch.arch_id for p in proposals]
         assert len(ids) == 12 and len(set(ids)) == 12
-        assert not set(ids) & seen
-        assert all(ME5.contains(a) for a in archs)
-        ctrl.observe(archs, rng.random(len(archs)))
-        seen |= set(ids)
-    # the controller also remembers what it observed, even when the loop forgets to pass it
-    again = ctrl.propose(ME5, rng, k=50, pool_size=40, seen=outside, episode=8)
-    assert not {a.arch_id for a in again} & ctrl.observed_ids
+        assert not set(ids) & (outside | told)
+        assert all(p.arch in ME5 for p in proposals)
+        ctrl.tell([p.arch for p in proposals], rng.random(len(proposals)))
+        told |= set(ids)
+    # what the controller was told it never proposes again, even when the caller excludes nothing
+    assert not {p.arch.arch_id for p in ctrl.ask(50)} & ctrl.observed_ids
+
+
+def test_modes_name_how_each_pick_was_made(make: Factory) -> None:
+    ctrl = make(ME5)
+    first = ctrl.ask(6)
+    expected = {"random"} if isinstance(ctrl, RandomController) else {"explore"}  # epsilon 1.0 at episode 0
+    assert {p.mode for p in first} == expected
+    ctrl.tell([p.arch for p in first], [synthetic_reward(p.arch) for p in first])
+    assert {p.mode for p in ctrl.ask(20)} <= {"random", "explore", "exploit"}
 
 
 def test_exhausting_the_space(make: Factory) -> None:
-    proposals = run_search(make(TINY), seed=0, episodes=5, k=5)
+    proposals = run_search(make(TINY), episodes=5, k=5)
     assert [len(p) for p in proposals] == [5, 5, 5, 1, 0]
     ids = [a.arch_id for p in proposals for a in p]
     assert sorted(ids) == sorted(a.arch_id for a in TINY.all_valid())
 
 
 def test_same_seed_same_proposals(make: Factory) -> None:
-    first = run_search(make(ME5, seed=3), seed=7, episodes=4, k=8)
-    second = run_search(make(ME5, seed=3), seed=7, episodes=4, k=8)
-    assert first == second
-    other = run_search(make(ME5, seed=3), seed=8, episodes=4, k=8)
-    assert other != first
+    first = run_search(make(ME5, seed=3), episodes=4, k=8)
+    assert first == run_search(make(ME5, seed=3), episodes=4, k=8)
+    assert first != run_search(make(ME5, seed=4), episodes=4, k=8)
+    ctrl = make(ME5, seed=3)
+    assert ctrl.ask(8) == ctrl.ask(8)  # asking is deterministic: no hidden state advances
 
 
-def test_save_load_round_trip(make: Factory, tmp_path: Path) -> None:
+def test_retelling_the_history_resumes_exactly(make: Factory) -> None:
+    """A resumed search rebuilds its controller by telling it the stored episodes again: it must then ask
+    what the original would have."""
     ctrl = make(ME5, seed=1)
-    run_search(ctrl, seed=2, episodes=3, k=6)
-    path = ctrl.save(tmp_path / "ctrl" / "controller.pt")
-    loaded = Controller.load(path, space=ME5)
-    assert type(loaded) is type(ctrl)
-    assert loaded.history == ctrl.history
-    assert loaded.prediction_log == ctrl.prediction_log
-    assert loaded.episodes_observed == 3 and loaded.config() == ctrl.config()
+    history = run_search(ctrl, episodes=3, k=6)
+    resumed = make(ME5, seed=1)
+    for archs in history:
+        resumed.tell(archs, [synthetic_reward(a) for a in archs])
+    assert resumed.history == ctrl.history and resumed.prediction_log == ctrl.prediction_log
     probe = ME5.all_valid()[::97]
-    np.testing.assert_array_equal(loaded.predict(probe), ctrl.predict(probe))
-    # A resumed search continues exactly as the original would.
-    a = ctrl.propose(ME5, np.random.default_rng(5), k=6, pool_size=32, seen=set(), episode=3)
-    b = loaded.propose(ME5, np.random.default_rng(5), k=6, pool_size=32, seen=set(), episode=3)
-    assert a == b
-    ctrl.observe(a, [synthetic_reward(x) for x in a])
-    loaded.observe(b, [synthetic_reward(x) for x in b])
-    np.testing.assert_allclose(loaded.predict(probe), ctrl.predict(probe), rtol=1e-6, atol=1e-9)
-
-    with pytest.raises(ValueError, match="different search space"):
-        Controller.load(path, space=TINY)
-    wrong = MLPController if not isinstance(ctrl, MLPController) else LSTMController
-    with pytest.raises(ValueError, match="not a"):
-        wrong.load(path)
+    np.testing.assert_allclose(resumed.predict(probe), ctrl.predict(probe), rtol=1e-6, atol=1e-9)
+    assert resumed.ask(6) == ctrl.ask(6)
 
 
-def test_observe_rejects_bad_input(make: Factory) -> None:
+def test_save_writes_a_weights_only_state(make: Factory, tmp_path: Path) -> None:
+    ctrl = make(ME5, seed=1)
+    run_search(ctrl, episodes=3, k=6)
+    state = torch.load(ctrl.save(tmp_path / "ctrl" / "controller.pt"), weights_only=True)
+    assert state["class"] == type(ctrl).__name__
+    assert len(state["history"]) == 18 and state["prediction_log"] == ctrl.prediction_log
+    assert SearchSpace.from_dict(state["space"]) == ME5
+
+
+def test_tell_rejects_bad_input(make: Factory) -> None:
     ctrl = make(TINY)
     a, b = TINY.all_valid()[:2]
     with pytest.raises(ValueError, match="rewards"):
-        ctrl.observe([a, b], [0.1])
+        ctrl.tell([a, b], [0.1])
     with pytest.raises(ValueError, match="twice"):
-        ctrl.observe([a, a], [0.1, 0.2])
+        ctrl.tell([a, a], [0.1, 0.2])
     with pytest.raises(ValueError, match="not in the search space"):
-        ctrl.observe([ArchSpec(3, 64, 2, 64, "gelu")], [0.1])
-    ctrl.observe([a], [0.1])
+        ctrl.tell([ArchSpec(3, 64, 2, 64, "gelu")], [0.1])
+    ctrl.tell([a], [0.1])
     with pytest.raises(ValueError, match="already observed"):
-        ctrl.observe([a], [0.1])
-    with pytest.raises(ValueError, match="space differs"):
-        ctrl.propose(ME5, np.random.default_rng(0), k=1, pool_size=4, seen=set(), episode=0)
+        ctrl.tell([a], [0.1])
+    with pytest.raises(ValueError, match="k must be"):
+        ctrl.ask(-1)
 
 
 def test_failed_candidates_are_kept_but_not_trained_on(make: Factory) -> None:
     ctrl = make(TINY)
     archs = TINY.all_valid()[:4]
-    ctrl.observe(archs, [0.3, math.nan, 0.5, 0.1])
+    ctrl.tell(archs, [0.3, math.nan, 0.5, 0.1])
     assert ctrl.history[1].failed
     assert archs[1].arch_id in ctrl.observed_ids
     assert ctrl.best(2) == [(archs[2], 0.5), (archs[0], 0.3)]
     assert ctrl.context() == (archs[2], archs[2])
-    proposed = ctrl.propose(TINY, np.random.default_rng(0), k=16, pool_size=4, seen=set(), episode=1)
+    proposed = [p.arch for p in ctrl.ask(16)]
     assert len(proposed) == 12 and archs[1] not in proposed
     assert np.isfinite(ctrl.predict(proposed)).all()
 
 
 def test_controller_configs_instantiate() -> None:
     for name, cls in (("lstm", LSTMController), ("mlp", MLPController), ("random", RandomController)):
-        root = OmegaConf.create({"search": {"seed": 0}, "controller": OmegaConf.load(CONF / f"{name}.yaml")})
+        node = OmegaConf.load(CONF / f"{name}.yaml")
+        node.pop("defaults")  # the schema (checked in test_configs.py); the values are what matters here
+        root = OmegaConf.create({"search": {"seed": 0, "pool_size": 200}, "controller": node})
         cfg = root.controller  # the seed interpolates ${search.seed}, as in search.yaml
         assert cfg["_partial_"] is True
         ctrl = instantiate(cfg)(space=ME5)
@@ -208,25 +212,25 @@ def test_invalid_controller_settings(kwargs: dict[str, object], key: str) -> Non
 
 
 def test_exploration_follows_epsilon() -> None:
-    ctrl = MLPController(ME5, train_steps=5)
-    rng = np.random.default_rng(0)
-    ctrl.propose(ME5, rng, k=20, pool_size=8, seen=set(), episode=0)
-    assert ctrl.last_modes == ["explore"] * 20  # epsilon 1.0
-    modes = []
-    for _ in range(20):
-        ctrl.propose(ME5, rng, k=20, pool_size=8, seen=set(), episode=10)  # epsilon 0.5
-        modes += ctrl.last_modes
+    ctrl = MLPController(ME5, train_steps=5, pool_size=8)
+    assert {p.mode for p in ctrl.ask(20)} == {"explore"}  # epsilon 1.0
+    for _ in range(10):  # ten episodes of 20 told: epsilon 0.5
+        batch = [p.arch for p in ctrl.ask(20)]
+        ctrl.tell(batch, [synthetic_reward(a) for a in batch])
+    assert ctrl.epsilon(ctrl.episode) == pytest.approx(0.5)
+    modes = [p.mode for p in ctrl.ask(400)]
     assert 0.4 < modes.count("explore") / len(modes) < 0.6
 
 
 def test_exploit_takes_the_top_predicted() -> None:
-    ctrl = MLPController(ME5, train_steps=20, epsilon_start=0.0, epsilon_floor=0.0)
+    ctrl = MLPController(ME5, train_steps=20, epsilon_start=0.0, epsilon_floor=0.0, pool_size=ME5.size)
     first = ME5.sample(np.random.default_rng(0), 20)
-    ctrl.observe(first, [synthetic_reward(a) for a in first])
+    ctrl.tell(first, [synthetic_reward(a) for a in first])
     seen = {a.arch_id for a in first}
     # pool = every unseen architecture: the proposal is the predictor's top-k, best first
-    got = ctrl.propose(ME5, np.random.default_rng(1), k=5, pool_size=ME5.size, seen=seen, episode=1)
-    assert ctrl.last_modes == ["exploit"] * 5
+    proposals = ctrl.ask(5)
+    assert [p.mode for p in proposals] == ["exploit"] * 5
+    got = [p.arch for p in proposals]
     unseen = [a for a in ME5.all_valid() if a.arch_id not in seen]
     scores = ctrl.predict(unseen)
     top = [unseen[i] for i in np.argsort(-scores, kind="stable")[:5]]
@@ -242,7 +246,7 @@ def test_predictor_learns_a_synthetic_reward(cls: type[LSTMController]) -> None:
     ctrl = cls(ME5, seed=0)  # the defaults: 300 steps an update
     for episode in range(5):  # 5 episodes x 20, so the LSTM sees several contexts
         batch = train[20 * episode : 20 * (episode + 1)]
-        ctrl.observe(batch, [synthetic_reward(a) for a in batch])
+        ctrl.tell(batch, [synthetic_reward(a) for a in batch])
     truth = [synthetic_reward(a) for a in held_out]
     rho = spearman(ctrl.predict(held_out), truth)
     print(f"{cls.__name__}: held-out Spearman {rho:.3f}")
@@ -265,19 +269,19 @@ def test_training_is_quiet_and_leaves_global_state(
     rng_state = torch.random.get_rng_state()
     with caplog.at_level(logging.INFO):
         ctrl = LSTMController(TINY, train_steps=3)
-        ctrl.observe(TINY.all_valid()[:4], [0.1, 0.2, 0.3, 0.4])
+        ctrl.tell(TINY.all_valid()[:4], [0.1, 0.2, 0.3, 0.4])
     assert not [r for r in caplog.records if r.name.startswith("lightning")]
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
     assert torch.get_num_threads() == threads
     assert torch.equal(torch.random.get_rng_state(), rng_state)
-    assert not ctrl.training
+    assert not ctrl.predictor.training
 
 
 def test_random_controller_predicts_zeros() -> None:
     ctrl = RandomController(TINY)
     np.testing.assert_array_equal(ctrl.predict(TINY.all_valid()[:3]), np.zeros(3))
-    run_search(ctrl, seed=0, episodes=2, k=4)
+    run_search(ctrl, episodes=2, k=4)
     assert ctrl.prediction_log == []
 
 

@@ -1,4 +1,4 @@
-"""ArchSpec (validation, ids, serialisation, parameter count) and SearchSpace (presets, sampling, encoding)."""
+"""ArchSpec (validation, ids, serialisation, parameter count) and SearchSpace (the conf/ spaces, sampling, encoding)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from transformers import BertConfig, BertModel
 
 from kdnas.errors import ConfigError
 from kdnas.models.arch import FIELDS, SUPPORTED_ACTIVATIONS, ArchSpec
-from kdnas.nas.space import PRESETS, SearchSpace
+from kdnas.nas.space import SearchSpace
+from tests.conftest import load_space
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "search_space"
 
@@ -124,7 +125,7 @@ def test_arch_id_is_stable_and_distinct(tmp_path: Path) -> None:
     assert len(a.arch_id) == 12 and int(a.arch_id, 16) >= 0
     assert ArchSpec.from_dict(dict(reversed(list(a.to_dict().items())))).arch_id == a.arch_id
     assert ArchSpec.from_yaml(a.to_yaml(tmp_path / "a.yaml")).arch_id == a.arch_id
-    ids = {s.arch_id for s in SearchSpace.preset("paper").all_valid()}
+    ids = {s.arch_id for s in load_space("paper").all_valid()}
     assert len(ids) == 1800  # every distinct spec, a distinct id
     assert arch(hidden_act="relu").arch_id != a.arch_id
     # Same id in a fresh interpreter with a different hash seed (no dependence on Python's hash()).
@@ -175,14 +176,14 @@ def test_param_count_of_the_teacher() -> None:
 # --------------------------------------------------------------------------------------------------
 # SearchSpace
 def test_preset_sizes() -> None:
-    me5 = SearchSpace.preset("me5_small")
+    me5 = load_space("me5_small")
     assert me5.size >= 300
     assert me5.size == 1710
     assert all(a.head_dim >= 16 for a in me5.all_valid())
     assert max(a.hidden_size for a in me5.all_valid()) <= 384
     assert max(a.num_hidden_layers for a in me5.all_valid()) < 12
 
-    paper = SearchSpace.preset("paper")
+    paper = load_space("paper")
     # METHOD.md: layers {3,4,6,10,12}, heads {2,3,4,6,12}, hidden {384,576,768}, FFN 8 values,
     # activation 3 values, hidden divisible by heads: all 15 (hidden, heads) pairs divide.
     pairs = [(h, a) for h in (384, 576, 768) for a in (2, 3, 4, 6, 12) if h % a == 0]
@@ -197,7 +198,7 @@ def test_yaml_presets_match_and_instantiate(name: str) -> None:
     assert cfg["_target_"] == "kdnas.nas.space.SearchSpace"
     space = instantiate(cfg)
     assert isinstance(space, SearchSpace)
-    assert space == SearchSpace.preset(name) == SearchSpace(**PRESETS[name])
+    assert space == load_space(name)
     assert SearchSpace.from_dict(space.to_dict()) == space
 
 
@@ -235,7 +236,7 @@ def test_constraints_filter() -> None:
 
 
 def test_all_valid_is_deterministic_and_contains() -> None:
-    a, b = SearchSpace.preset("me5_small"), SearchSpace.preset("me5_small")
+    a, b = load_space("me5_small"), load_space("me5_small")
     assert a.all_valid() == b.all_valid()
     valid = a.all_valid()
     assert len({x.arch_id for x in valid}) == len(valid) == len(a)
@@ -247,7 +248,7 @@ def test_all_valid_is_deterministic_and_contains() -> None:
 
 
 def test_encode_decode_round_trip() -> None:
-    space = SearchSpace.preset("me5_small")
+    space = load_space("me5_small")
     cards = space.cardinalities()
     assert cards == [5, 5, 5, 6, 3]
     for a in space.all_valid():
@@ -275,7 +276,7 @@ def test_sample_without_replacement_and_exclusion() -> None:
         space.sample(rng, 7, exclude=exclude)
 
     # same seed -> same sample; roughly uniform over the valid set
-    me5 = SearchSpace.preset("me5_small")
+    me5 = load_space("me5_small")
     assert me5.sample(np.random.default_rng(5), 20) == me5.sample(np.random.default_rng(5), 20)
     counts = np.zeros(space.size)
     index = {a.arch_id: i for i, a in enumerate(space.all_valid())}

@@ -55,17 +55,21 @@ def test_tiny_search_writes_every_output(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_same_seed_same_candidates_and_no_teacher_forward_on_reuse(tmp_path: Path) -> None:
+def test_same_seed_same_candidates_and_the_teacher_cache_reused(tmp_path: Path) -> None:
     from kdnas.pipelines.search import search
 
-    overrides = ["experiment=tiny", "controller=random", "logger=none", "search.episodes=2"]
+    overrides = ["experiment=tiny", "controller=random", "logger=none", "search.episodes=2",
+                 f"paths.cache_dir={tmp_path / 'cache'}"]
     first = search(compose_config("search", overrides, tmp_path / "a"))
+    cache = sorted((p, p.stat().st_mtime_ns) for p in (tmp_path / "cache" / "teacher_outputs").rglob("*"))
     second = search(compose_config("search", overrides, tmp_path / "b"))
     ids_a = [r["arch_id"] for r in rows(tmp_path / "a")]
     ids_b = [r["arch_id"] for r in rows(tmp_path / "b")]
     assert ids_a == ids_b and len(ids_a) == 4
     assert first["candidates"] == second["candidates"] == 4
-    assert second["teacher_forward_calls"] == 0  # the proxy set's teacher states come from the cache
+    assert cache  # the proxy set's teacher states, written by the first search, read as they are by the second
+    assert sorted((p, p.stat().st_mtime_ns) for p in (tmp_path / "cache" / "teacher_outputs").rglob("*")) == cache
+    assert second["distilled_this_session"] == 0  # ... and its candidates come from the shared store
     other_seed = search(compose_config("search", [*overrides, "search.seed=7"], tmp_path / "c"))
     assert other_seed["candidates"] == 4
     assert [r["arch_id"] for r in rows(tmp_path / "c")] != ids_a

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from kdnas.latency.profile import LatencyProfile
 from kdnas.models.arch import ArchSpec
 from kdnas.nas import seeds as seeds_module
 from kdnas.nas.budget import LatencyBudget
 from kdnas.nas.seeds import teacher_shaped_seeds
 from kdnas.nas.space import SearchSpace
 
-PROFILE = {"device": "cpu", "batch_size": 1, "seq_len": 16, "threads": 1, "warmup": 1, "repeats": 3}
+PROFILE = LatencyProfile(device="cpu", batch_size=1, seq_len=16, threads=1, warmup=1, repeats=3)
 
 
 def space() -> SearchSpace:
