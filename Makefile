@@ -27,8 +27,8 @@ test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check src tests bench train.py search.py evaluate.py
-	$(BIN)/mypy src
+	$(BIN)/ruff check src tests bench train.py search.py evaluate.py deploy.py
+	$(BIN)/mypy src train.py search.py evaluate.py deploy.py
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def config(overrides: list[str], out: Path):  # type: ignore[no-untyped-def]
+    from kdnas.pipelines.schemas import register_configs
+
+    register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("search", overrides=[*overrides, f"paths.output_dir={out}"], return_hydra_config=True)
@@ -74,22 +77,24 @@ def part1(args: argparse.Namespace, work: Path) -> None:
 
 
 def part2(args: argparse.Namespace, work: Path) -> None:
+    import functools
+
     import hydra
 
-    from kdnas.data.teacher_cache import ForwardCounter
     from kdnas.latency.profile import LatencyProfile
     from kdnas.models.arch import ArchSpec
     from kdnas.nas.evaluator import ProxyEvaluator
-    from kdnas.pipelines.common import load_corpus, load_teacher
+    from kdnas.pipelines.common import load_corpus, load_teacher, make_datamodule
     from kdnas.pipelines.search import teacher_caches
-    from kdnas.pipelines.train import make_datamodule
 
     cfg = config(["data.corpus.max_texts={train: null, proxy: 1500, validation: 600, test: null}"], work / "p2")
     teacher, corpus = load_teacher(cfg), load_corpus(cfg)
+    forwards = [0]  # teacher forward passes, counted by a hook: caching the states must make them 0
+    teacher.model.register_forward_hook(lambda *_: forwards.__setitem__(0, forwards[0] + 1))
     arch = ArchSpec(3, 256, 8, 768, "gelu")
     times = {}
     for mode in ("cached", "live"):
-        dm = make_datamodule(cfg, corpus, teacher, train_split="proxy", val_split="validation")
+        dm = make_datamodule(cfg, corpus, teacher, train_split="proxy", val_split="validation", paired=False)
         if mode == "cached":
             dm.teacher_caches = teacher_caches(cfg, teacher, dm)
         evaluator = ProxyEvaluator(
@@ -98,11 +103,11 @@ def part2(args: argparse.Namespace, work: Path) -> None:
                 student=s, teacher=teacher.model if m == "live" else None,
                 teacher_layers=teacher.num_layers, teacher_hidden_size=teacher.hidden_size),
             datamodule=dm, profile=LatencyProfile(warmup=1, repeats=3),
-            trainer_kwargs={"accelerator": "cpu", "devices": 1, "max_steps": args.proxy_steps * 2, "max_epochs": -1},
+            make_trainer=functools.partial(hydra.utils.instantiate, cfg.trainer, max_steps=args.proxy_steps * 2),
         )
-        before = ForwardCounter.calls
-        m = evaluator(arch)
-        times[mode] = (m.wall_seconds, evaluator.teacher_forward_calls + ForwardCounter.calls - before, m.loss)
+        before = forwards[0]
+        m = evaluator(arch, seed=0)
+        times[mode] = (m.wall_seconds, forwards[0] - before, m.loss)
     print(f"\nper-candidate cost, {arch.short_name}, {args.proxy_steps * 2} proxy steps + validation:\n")
     print("| teacher states | wall s | teacher forward calls | proxy loss |\n|---|---|---|---|")
     for mode, (wall, calls, loss) in times.items():

@@ -131,7 +131,6 @@ def test_search_space(value: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", values("controller"))
 def test_controller(value: str, tmp_path: Path) -> None:
-    import numpy as np
 
     cfg = compose_config("search", [f"controller={value}", "search_space=tiny"], tmp_path)
     space = hydra.utils.instantiate(cfg.search_space, _convert_="all")

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from kdnas.models.arch import ArchSpec
 from kdnas.nas import analysis
 from kdnas.nas.results import COLUMNS
 
@@ -226,7 +227,7 @@ def test_notebook_executes_on_a_tiny_search(tiny_search: Path, tmp_path: Path, m
     assert len(images) >= 2  # the Pareto front and the learning curve
     html = "".join(o["data"].get("text/html", "") for o in outputs if "data" in o)
     best = json.loads((tiny_search / "summary.json").read_text())["best"]
-    assert analysis.short_name(best["arch"]) in html  # the leaderboard was displayed
+    assert ArchSpec.from_dict(best["arch"]).short_name in html  # the leaderboard was displayed
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert f"run: {tiny_search.resolve()}" in text
     assert nb.cells[-1].outputs[0]["text"].strip() == sys.executable

@@ -27,12 +27,6 @@ from kdnas.utils.io import file_lock
 FORMAT_VERSION = 1
 
 
-class ForwardCounter:
-    """Teacher forward passes made to build caches, process-wide (the search summary reports them: 0 on reuse)."""
-
-    calls = 0
-
-
 def cache_key(teacher_key: str, texts_fingerprint: str, max_length: int) -> str:
     raw = f"v{FORMAT_VERSION}|{teacher_key}|{texts_fingerprint}|{max_length}"
     return hashlib.sha256(raw.encode()).hexdigest()[:20]
@@ -100,7 +94,6 @@ def build_teacher_cache(
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
             input_ids, mask = pad_sequences([ids[i] for i in chunk], pad_id)
-            ForwardCounter.calls += 1
             out = teacher(input_ids=input_ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
             stacked = torch.stack(out.hidden_states, dim=2).to(torch.float16).cpu().numpy()  # (B, T, L+1, H)
             for row, i in enumerate(chunk):

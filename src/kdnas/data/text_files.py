@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from kdnas.data.corpus import SPLITS, Corpus, CorpusSplit, split_of
 from kdnas.errors import ConfigError
+from kdnas.utils.checks import is_int
 
 # train feeds full distillation; proxy the search's short distillations; validation the proxy reward.
 DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.8, "proxy": 0.05, "validation": 0.05, "test": 0.1}
@@ -63,8 +64,8 @@ def check_max_texts(
 
 
 def _is_count(value: object) -> bool:
-    """A positive ``int`` (``True`` is an ``int`` to Python, not a count to a user)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    """A positive integer (not a bool)."""
+    return is_int(value) and value >= 1  # type: ignore[operator]
 
 
 def cap_and_shuffle(texts: Sequence[str], cap: int | None, rng: random.Random) -> list[str]:

@@ -114,7 +114,6 @@ class DistillationModule(L.LightningModule):
         n_targets = sum(len(t) for _, t in self.layer_map.pairs)
         self.val_metrics = nn.ModuleList(NormalisedMSE(teacher_hidden_size) for _ in range(n_targets))
         self.test_metrics = nn.ModuleList(NormalisedMSE(teacher_hidden_size) for _ in range(n_targets))
-        self.teacher_forward_calls = 0  # live teacher forwards: the search summary reports them (0 with a cache)
 
     @property
     def teacher(self) -> PreTrainedModel | None:
@@ -141,7 +140,6 @@ class DistillationModule(L.LightningModule):
                 return {int(layer): states[i] for i, layer in enumerate(batch["teacher_layers"].tolist())}
             return states
         teacher = self._live_teacher()
-        self.teacher_forward_calls += 1
         with torch.no_grad():
             out = teacher(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True

@@ -38,7 +38,7 @@ from kdnas.evaluate.hf_tasks import HUB_TASKS, plan_hub_task, score_hub_task
 from kdnas.evaluate.langid import plan_langid, score_langid
 from kdnas.evaluate.plan import EvalPlan
 from kdnas.evaluate.retrieval import plan_retrieval, ranked_pairs, score_retrieval
-from kdnas.latency.profile import check_int
+from kdnas.utils.checks import check_int
 from kdnas.utils.torch_context import torch_threads
 
 CORPUS_TASKS: tuple[str, ...] = ("retrieval", "langid")

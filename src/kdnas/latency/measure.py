@@ -26,8 +26,9 @@ import torch
 from torch import nn
 
 from kdnas.errors import ConfigError
-from kdnas.latency.profile import LatencyProfile, check_int
+from kdnas.latency.profile import LatencyProfile
 from kdnas.latency.runtimes import Runner, resolve_runtime
+from kdnas.utils.checks import check_int
 from kdnas.utils.torch_context import torch_threads
 
 #: Monotonic clock in nanoseconds; module-level so that tests can substitute a fake one.

@@ -19,6 +19,7 @@ import torch
 
 from kdnas.errors import ConfigError
 from kdnas.latency.runtimes import RUNTIMES
+from kdnas.utils.checks import check_int
 
 Device = Literal["cpu", "cuda"]
 
@@ -94,8 +95,3 @@ class LatencyProfile:
         """Inverse of :meth:`to_dict` (validates again)."""
         return cls(**values)
 
-
-def check_int(name: str, value: Any, *, minimum: int) -> None:
-    """Raise a one-line :class:`ConfigError` unless ``value`` is an integer (not a bool) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name}={value!r} is invalid: use an integer >= {minimum}")

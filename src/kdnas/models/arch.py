@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import yaml
 from transformers.activations import ACT2FN
 
 from kdnas.errors import ConfigError
+from kdnas.utils.checks import is_int
 
 # Common activations that every runtime we target (PyTorch eager, ONNX export) handles. Validation accepts
 # only these, not every exotic entry of ACT2FN; intersected with ACT2FN so a transformers release that
@@ -49,9 +49,6 @@ INT_FIELDS: tuple[str, ...] = ("num_hidden_layers", "hidden_size", "num_attentio
 FIELDS: tuple[str, ...] = (*INT_FIELDS, "hidden_act")
 
 
-def is_int(value: Any) -> bool:
-    """True for Python/NumPy integers, False for bools (``True`` is an ``int`` in Python)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)

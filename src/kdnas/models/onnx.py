@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from kdnas.errors import ConfigError
+from kdnas.utils.checks import check_int
 from kdnas.utils.io import atomic_write
 from kdnas.utils.torch_context import module_device
 
@@ -153,10 +154,8 @@ def export_onnx(
     Raises:
         ConfigError: Invalid ``opset`` / ``max_length_hint``, or weights too large for one ONNX file.
     """
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset < MIN_OPSET:
-        raise ConfigError(f"export_onnx: opset={opset!r} is invalid: use an integer >= {MIN_OPSET} (e.g. 17)")
-    if isinstance(max_length_hint, bool) or not isinstance(max_length_hint, int) or max_length_hint < 2:
-        raise ConfigError(f"export_onnx: max_length_hint={max_length_hint!r} is invalid: use an integer >= 2")
+    check_int("export_onnx: opset", opset, minimum=MIN_OPSET)
+    check_int("export_onnx: max_length_hint", max_length_hint, minimum=2)
     fp32_path, int8_path = onnx_paths(path)
     _export_fp32(model, fp32_path, opset, max_length_hint)
     if not quantize_int8:

@@ -125,7 +125,7 @@ class Search:
         """Run every episode (resuming from the journal), then return the result."""
         self._emit("on_search_start")
         for episode in range(self.episodes):
-            proposals = broadcast_from_zero(self._proposals(episode) if is_global_zero() else None)
+            proposals = broadcast_from_zero(self._proposals(episode) if is_global_zero() else self._followed(episode))
             if not proposals:
                 log.info("the search space is exhausted after %d candidates", len(self.candidates))
                 break
@@ -164,6 +164,14 @@ class Search:
         if self.journal is not None and proposals:
             self.journal.save_proposals(THIS_RUN, episode, [p.arch for p in proposals], [p.mode for p in proposals])
         return proposals
+
+    def _followed(self, episode: int) -> list[Proposal]:
+        """A DDP rank other than 0, before the process group exists (rank 0 launches it with its first fit,
+        after journaling the episode): rank 0's journaled proposals; once the group exists the broadcast wins."""
+        stored = self.journal.proposals(THIS_RUN, episode) if self.journal is not None else None
+        if stored is not None:
+            return [Proposal(arch, mode) for arch, mode in stored]
+        return self.controller.ask(self.candidates_per_episode)  # no journal: the same seed, the same choice
 
     def _emit(self, hook: str, *args: Any) -> None:
         if is_global_zero():

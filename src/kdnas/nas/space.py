@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from kdnas.errors import ConfigError
-from kdnas.models.arch import FIELDS, INT_FIELDS, SUPPORTED_ACTIVATIONS, ArchSpec, is_int
+from kdnas.models.arch import FIELDS, INT_FIELDS, SUPPORTED_ACTIVATIONS, ArchSpec
+from kdnas.utils.checks import is_int
 
 # Dimension order of encode()/cardinalities(): the ArchSpec field order.
 DIMENSIONS: tuple[str, ...] = FIELDS

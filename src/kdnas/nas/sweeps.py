@@ -28,7 +28,10 @@ def summarise_sweep(sweep_dir: Path) -> dict[str, Any] | None:
     jobs = job_dirs(sweep_dir)
     if not jobs:
         return None
-    table_rows, rows_by_arch, teacher_ms, margins = [], {}, [], []
+    table_rows: list[dict[str, Any]] = []
+    rows_by_arch: dict[str, dict[str, str]] = {}
+    teacher_ms: list[float] = []
+    margins: list[float] = []
     for d in jobs:
         summary = json.loads((d / "summary.json").read_text())
         teacher_ms.append(float(summary["teacher_latency_ms"]))

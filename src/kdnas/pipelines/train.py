@@ -103,7 +103,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         summary["retention_macro"] = report.get("retention", {}).get("macro")
     write_json(out / "summary.json", summary)
     for lg in trainer.loggers:
-        lg.log_metrics({"final/val_loss": summary["val_loss"]}, step=trainer.global_step)
+        lg.log_metrics({"final/val_loss": float(val["val/loss"])}, step=trainer.global_step)
         if hasattr(lg, "experiment") and hasattr(lg.experiment, "summary"):  # W&B: the final report
             lg.experiment.summary.update({f"final/{k}": v for k, v in summary.items() if not isinstance(v, dict)})
         lg.finalize("success")

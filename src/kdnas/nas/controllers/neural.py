@@ -30,6 +30,7 @@ from kdnas.errors import ConfigError
 from kdnas.models.arch import ArchSpec
 from kdnas.nas.controllers.epsilon_greedy import EpsilonGreedyController
 from kdnas.nas.space import SearchSpace
+from kdnas.utils.checks import check_int
 from kdnas.utils.torch_context import torch_threads
 
 
@@ -71,8 +72,7 @@ class RewardPredictor(L.LightningModule):
 
 
 def _positive_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value <= 0:
-        raise ConfigError(f"controller.{key}: must be a positive integer, got {value!r}")
+    check_int(f"controller.{key}", value, minimum=1)
     return int(value)
 
 
