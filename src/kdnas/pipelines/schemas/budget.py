@@ -1,45 +1,17 @@
-"""Schemas of the latency budgets (``conf/latency_budget/``) and their measurement profile.
+"""Schemas of the latency budgets (``conf/latency_budget/``), derived from :class:`~kdnas.nas.budget.LatencyBudget`.
 
-``profile`` carries its own ``_target_``, so instantiating a budget builds a real
+``profile`` gets a nested schema with its own ``_target_``, so instantiating a budget builds a real
 :class:`~kdnas.latency.profile.LatencyProfile` (a typed field, never a plain mapping).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from hydra.core.config_store import ConfigStore
 
-
-@dataclass
-class LatencyProfileConfig:
-    """``latency_budget.profile``: :class:`kdnas.latency.profile.LatencyProfile` (see it for each field)."""
-
-    _target_: str = "kdnas.latency.profile.LatencyProfile"
-    device: str = "cpu"
-    batch_size: int = 1
-    seq_len: int = 128
-    threads: int = 1
-    runtime: str = "pytorch"
-    warmup: int = 5
-    repeats: int = 30
-    min_seconds: float = 0.0
-
-
-@dataclass
-class LatencyBudgetConfig:
-    """``latency_budget``: :class:`kdnas.nas.budget.LatencyBudget` (exactly one of speedup / max_ms)."""
-
-    _target_: str = "kdnas.nas.budget.LatencyBudget"
-    name: str = "custom"
-    speedup: float | None = 7.0
-    max_ms: float | None = None
-    alpha: float = -0.07
-    hard: bool = False
-    margin: float = 0.0
-    profile: LatencyProfileConfig = field(default_factory=LatencyProfileConfig)
+from kdnas.nas.budget import LatencyBudget
+from kdnas.pipelines.schemas.derive import schema_for
 
 
 def register(cs: ConfigStore) -> None:
     """Store ``latency_budget/schema``."""
-    cs.store(group="latency_budget", name="schema", node=LatencyBudgetConfig)
+    cs.store(group="latency_budget", name="schema", node=schema_for(LatencyBudget))

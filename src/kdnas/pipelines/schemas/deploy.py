@@ -1,29 +1,18 @@
-"""Schemas of the ``deploy`` settings (see :mod:`kdnas.pipelines.schemas`)."""
+"""Schema of the ``deploy`` group: :func:`kdnas.deploy.bundle.export_student`'s settings, from its signature.
+
+``student_dir`` is the top-level ``student`` key; ``out_dir`` ``null`` writes to Hydra's run directory.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hydra.core.config_store import ConfigStore
 
-from kdnas.models.onnx import DEFAULT_OPSET
+from kdnas.deploy.bundle import export_student
+from kdnas.pipelines.schemas.derive import schema_for
 
-
-@dataclass
-class DeployConfig:
-    """``conf/deploy/*.yaml``: the keyword arguments of :func:`kdnas.deploy.bundle.export_student`.
-
-    ``out_dir`` ``None`` writes to Hydra's run directory; ``student_dir`` is the top-level ``student`` key.
-    """
-
-    _target_: str = "kdnas.deploy.bundle.export_student"
-    out_dir: str | None = None
-    int8: bool = True
-    per_channel: bool = True
-    opset: int = DEFAULT_OPSET
-    strict: bool = False
+DeployConfig = schema_for(export_student, exclude=("student_dir",), overrides={"out_dir": (str | None, None)})
 
 
 def register(cs: ConfigStore) -> None:
-    """Store :class:`DeployConfig` as ``deploy/schema`` (``conf/deploy/*.yaml`` list it in their defaults)."""
+    """Store the schema as ``deploy/schema`` (``conf/deploy/*.yaml`` list it in their defaults)."""
     cs.store(group="deploy", name="schema", node=DeployConfig)

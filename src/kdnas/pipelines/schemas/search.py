@@ -1,4 +1,5 @@
-"""Schemas of the search settings (``conf/search/``) and the controllers (``conf/controller/``).
+"""Schemas of the search settings (``conf/search/``) and the controllers (``conf/controller/``, derived from
+their constructors).
 
 Types are checked at composition (``search.episodez=3`` or ``search.episodes=many`` is one error before
 anything runs); ranges are checked by :func:`check_search_settings` and by the controllers themselves.
@@ -12,6 +13,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import II
 
 from kdnas.errors import ConfigError
+from kdnas.nas.controllers import LSTMController, MLPController, RandomController
+from kdnas.pipelines.schemas.derive import schema_for
 
 
 @dataclass
@@ -45,35 +48,9 @@ def check_search_settings(settings: object) -> None:
             raise ConfigError(f"search.{key}={value!r}: must be an integer >= {minimum}")
 
 
-@dataclass
-class RandomControllerConfig:
-    """``controller=random``: :class:`kdnas.nas.controllers.RandomController` (the loop supplies ``space``)."""
-
-    _target_: str = "kdnas.nas.controllers.RandomController"
-    _partial_: bool = True
-    seed: int = II("search.seed")
-
-
-@dataclass
-class NeuralControllerConfig:
-    """``controller=lstm`` / ``mlp``: :class:`kdnas.nas.controllers.NeuralController` subclasses."""
-
-    _target_: str = "kdnas.nas.controllers.LSTMController"
-    _partial_: bool = True
-    embed_dim: int = 32
-    hidden: int = 32
-    lr: float = 1e-3
-    train_steps: int = 300
-    batch_size: int = 32
-    pool_size: int = II("search.pool_size")
-    epsilon_start: float = 1.0
-    epsilon_decay: float = 0.05
-    epsilon_floor: float = 0.05
-    seed: int = II("search.seed")
-
-
 def register(cs: ConfigStore) -> None:
-    """Store ``search/schema``, ``controller/random_schema`` and ``controller/neural_schema``."""
+    """Store ``search/schema`` and one ``controller/<name>_schema`` per controller (from its signature)."""
     cs.store(group="search", name="schema", node=SearchSettings)
-    cs.store(group="controller", name="random_schema", node=RandomControllerConfig)
-    cs.store(group="controller", name="neural_schema", node=NeuralControllerConfig)
+    for name, controller in (("random_schema", RandomController), ("lstm_schema", LSTMController),
+                             ("mlp_schema", MLPController)):
+        cs.store(group="controller", name=name, node=schema_for(controller, exclude=("space",), partial=True))
