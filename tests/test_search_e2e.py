@@ -16,6 +16,7 @@ import yaml
 
 from kdnas.errors import ConfigError
 from kdnas.models.arch import ArchSpec
+from kdnas.nas.budget import LatencyBudget
 from tests.conftest import compose_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +46,14 @@ def test_tiny_search_writes_every_output(tmp_path: Path) -> None:
     assert {r["status"] for r in table} <= {"ok", "infeasible", "failed"}
     assert all(r["source"] == "distilled" for r in table)
     ok = [r for r in table if r["status"] == "ok"]
-    assert ok and all(float(r["latency_median_ms"]) > 0 and float(r["reward"]) >= 0 for r in ok)
+    assert ok
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    teacher_ms = summary["teacher_latency_ms"]
+    reward = LatencyBudget(speedup=1.3, margin=0.1).reward(teacher_ms)  # experiment=tiny's budget
+    for r in ok:  # each reward is the budget's formula on the row's own loss and latency
+        expected = reward(float(r["loss"]), float(r["latency_median_ms"]), teacher_ms)
+        assert float(r["reward"]) == pytest.approx(expected.reward, abs=1e-4)
+        assert float(r["speedup"]) == pytest.approx(teacher_ms / float(r["latency_median_ms"]), rel=1e-3)
     best = ArchSpec.from_yaml(tmp_path / "best_arch.yaml")
     assert best.arch_id in {r["arch_id"] for r in ok}
     recs = yaml.safe_load((tmp_path / "recommendations.yaml").read_text())

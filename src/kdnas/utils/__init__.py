@@ -1,4 +1,3 @@
-"""Small helpers every layer may use: atomic file writes, inter-process locks, the cache directory.
-
-Imports nothing else from kdnas (the bottom layer).
+"""Small helpers every layer may use: atomic writes and file locks, the cache directory, integer checks,
+torch thread/device context, DDP rank helpers. Imports only :mod:`kdnas.errors` from kdnas.
 """

@@ -1,5 +1,5 @@
 """Search controllers behind one ask/tell interface (:class:`Controller`): the paper's LSTM reward predictor,
-an MLP, and the random baseline. Imports models, latency (thread control) and :mod:`kdnas.nas.space` only.
+an MLP, and the random baseline. Imports models, utils and :mod:`kdnas.nas.space` only.
 
 To add a controller, subclass :class:`Controller` (or :class:`EpsilonGreedyController` for a reward
 predictor) in a file of its own here and implement ``_choose`` and ``predict``; the contract suite in
