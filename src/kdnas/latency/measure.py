@@ -28,6 +28,7 @@ from torch import nn
 from kdnas.errors import ConfigError
 from kdnas.latency.profile import LatencyProfile
 from kdnas.latency.runtimes import Runner, resolve_runtime
+from kdnas.models.encoder import FIRST_REGULAR_TOKEN_ID
 from kdnas.utils.checks import check_int
 from kdnas.utils.torch_context import torch_threads
 
@@ -35,7 +36,6 @@ from kdnas.utils.torch_context import torch_threads
 _clock: Callable[[], int] = time.perf_counter_ns
 
 _INPUT_SEED = 0  # the random token ids are the same in every measurement
-_FIRST_TOKEN_ID = 5  # ids below this are special tokens in the vocabularies we use (<s>, <pad>, ...)
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def make_inputs(
 ) -> dict[str, torch.Tensor]:
     """Random ``input_ids`` in ``[5, vocab_size)`` and an all-ones ``attention_mask``, both (B, T), on CPU."""
     generator = torch.Generator().manual_seed(seed)
-    ids = torch.randint(_FIRST_TOKEN_ID, vocab_size, (batch_size, seq_len), generator=generator)  # (B, T)
+    ids = torch.randint(FIRST_REGULAR_TOKEN_ID, vocab_size, (batch_size, seq_len), generator=generator)  # (B, T)
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
@@ -205,7 +205,7 @@ def _inputs_for(model: nn.Module, profile: LatencyProfile, vocab_size: int | Non
             raise ConfigError(
                 f"{type(model).__name__} has no config.vocab_size: pass vocab_size= to the latency measurement"
             )
-    check_int("vocab_size", vocab_size, minimum=_FIRST_TOKEN_ID + 1)
+    check_int("vocab_size", vocab_size, minimum=FIRST_REGULAR_TOKEN_ID + 1)
     max_positions = getattr(config, "max_position_embeddings", None)
     if isinstance(max_positions, int) and profile.seq_len > max_positions:
         raise ConfigError(

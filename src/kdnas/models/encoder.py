@@ -12,6 +12,10 @@ from transformers.utils import logging as hf_logging
 
 from kdnas.errors import ConfigError
 
+#: ids below this are special tokens in the vocabularies we use (<s>, <pad>, </s>, <unk>, ...): random inputs
+#: for tracing and timing start here
+FIRST_REGULAR_TOKEN_ID = 5
+
 hf_logging.set_verbosity_error()  # the load report lists the unused pooler of every sentence encoder
 
 

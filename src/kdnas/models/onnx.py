@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from kdnas.errors import ConfigError
+from kdnas.models.encoder import FIRST_REGULAR_TOKEN_ID
 from kdnas.utils.checks import check_int
 from kdnas.utils.io import atomic_write
 from kdnas.utils.torch_context import module_device
@@ -80,7 +81,6 @@ MIN_OPSET = 14  # scaled_dot_product_attention and LayerNormalization need >= 14
 POSITION_OFFSET = 2
 
 _PROTOBUF_LIMIT = 2**31 - 1  # bytes: one ONNX file (no external data)
-_FIRST_TOKEN_ID = 5  # ids below this are special tokens in the vocabularies we use
 
 
 class LastHiddenState(nn.Module):
@@ -240,7 +240,7 @@ def _example_inputs(model: nn.Module, max_length_hint: int) -> tuple[torch.Tenso
     max_positions = getattr(config, "max_position_embeddings", None)
     if isinstance(max_positions, int) and max_positions > POSITION_OFFSET + 2:
         length = min(length, max_positions - POSITION_OFFSET)
-    low = _FIRST_TOKEN_ID if vocab_size > _FIRST_TOKEN_ID else 0
+    low = FIRST_REGULAR_TOKEN_ID if vocab_size > FIRST_REGULAR_TOKEN_ID else 0
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(low, vocab_size, (2, length), generator=generator)  # (2, T)
     attention_mask = torch.ones_like(input_ids)
