@@ -73,3 +73,31 @@ def load_space(name: str) -> object:
     from kdnas.nas.space import SearchSpace
 
     return SearchSpace.from_dict(yaml.safe_load((ROOT / "conf" / "search_space" / f"{name}.yaml").read_text()))
+
+
+@pytest.fixture(scope="session")
+def postgres_base() -> Iterator[str]:
+    """A throw-away PostgreSQL server for the session (its base URL). Skipped, saying why, where it cannot
+    start, unless ``KDNAS_REQUIRE_POSTGRES=1`` (CI), where that is a failure."""
+    from tests.postgres_server import PostgresUnavailable, postgres_server
+
+    try:
+        with postgres_server() as base:
+            yield base
+    except PostgresUnavailable as err:
+        if os.environ.get("KDNAS_REQUIRE_POSTGRES") == "1":
+            raise
+        pytest.skip(f"PostgreSQL back-end not tested: {err}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """``new()`` -> the URL of a fresh, empty candidate store on each back-end in turn."""
+    counter = iter(range(10**6))
+    if request.param == "sqlite":
+        yield lambda: str(tmp_path / f"store-{next(counter)}.sqlite")
+        return
+    from tests.postgres_server import new_database
+
+    base = request.getfixturevalue("postgres_base")
+    yield lambda: new_database(base)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import socket
 import time
 import warnings
 from pathlib import Path
@@ -33,7 +31,7 @@ from kdnas.nas.loop import Search, SearchCallback
 from kdnas.nas.reference import check_budget_reachable, teacher_latency
 from kdnas.nas.seeds import teacher_shaped_seeds
 from kdnas.nas.space import SearchSpace
-from kdnas.nas.store import CandidateStore, setting_key
+from kdnas.nas.store import CandidateStore, owner_name, setting_key
 from kdnas.nas.stored_evaluator import StoredEvaluator
 from kdnas.pipelines.common import (
     build_loggers,
@@ -85,13 +83,14 @@ def setting(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, budget: La
 
 
 def shared_store(cfg: DictConfig) -> CandidateStore | None:
-    """The store shared by every search over the same setting (``search.shared_store``: auto, a path, or null)."""
+    """The store shared by every search over the same setting (``search.shared_store``: auto, a path, a
+    database URL such as ``postgresql+psycopg://user@host/db``, or null)."""
     where = cfg.search.shared_store
     if not where:
         return None
     if where == "auto":
         return CandidateStore(cache_dir(cfg) / "candidate_store.sqlite")
-    return CandidateStore(Path(str(where)).expanduser())
+    return CandidateStore(str(where))
 
 
 def proxy_evaluator(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, budget: LatencyBudget,
@@ -123,7 +122,8 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     space: SearchSpace = hydra.utils.instantiate(cfg.search_space, _convert_="all")
     budget: LatencyBudget = hydra.utils.instantiate(cfg.latency_budget)
     controller: Controller = hydra.utils.instantiate(cfg.controller)(space=space)
-    store = CandidateStore(out / "search.sqlite")
+    store = CandidateStore(out / "search.sqlite", key="hydra.run.dir")
+    shared = shared_store(cfg)  # before the teacher loads: a bad store is one line, at once
     L.seed_everything(s.seed, workers=True, verbose=False)
 
     teacher = load_teacher(cfg)
@@ -138,9 +138,10 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
+    key = setting(cfg, teacher, dm, budget)
     evaluator = StoredEvaluator(proxy_evaluator(cfg, teacher, dm, budget, teacher_ms), store,
-                                setting(cfg, teacher, dm, budget), shared=shared_store(cfg),
-                                owner=f"{socket.gethostname()}:{os.getpid()}:{out}")
+                                key, shared=shared, owner=owner_name(out),
+                                lease_seconds=s.lease_seconds)
     limit = min(s.teacher_shaped_seeds, s.candidates_per_episode)
 
     def seeds() -> list[ArchSpec]:
@@ -164,6 +165,8 @@ def search(cfg: DictConfig) -> dict[str, Any]:
         "target_ms": budget.target_ms(teacher_ms),
         "teacher": teacher.name,
         "teacher_latency_ms": teacher_ms,
+        "setting": key,  # the store key of its measurements (shared by every search of the same setting)
+        "shared_store": None if shared is None else shared.where,
         "candidates": len(result.candidates),
         "distilled_this_session": evaluator.distilled,
         "failed": sum(not c.ok for c in result.candidates),

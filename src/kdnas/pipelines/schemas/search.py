@@ -32,8 +32,11 @@ class SearchSettings:
     paired_latency: bool = True
     seed: int = II("seed")  # same seed -> same sequence of candidates
     check_budget: bool = True  # fail early if even the fastest architecture misses the budget
-    # measurements shared across searches of the same setting: auto (cache directory), a path, or null
+    # measurements shared across searches of the same setting: auto (cache directory), a path, a database
+    # URL (postgresql+psycopg://user@host/db, for a cluster), or null
     shared_store: str | None = "auto"
+    # a job distilling a candidate of the shared store renews its lease; one not renewed this long is taken over
+    lease_seconds: float = 120.0
 
 
 #: the smallest value of each integer setting
@@ -46,6 +49,9 @@ def check_search_settings(settings: object) -> None:
         value = getattr(settings, key)
         if value < minimum:
             raise ConfigError(f"search.{key}={value!r}: must be an integer >= {minimum}")
+    lease = getattr(settings, "lease_seconds", 1.0)
+    if lease <= 0:
+        raise ConfigError(f"search.lease_seconds={lease!r}: must be a positive number of seconds")
 
 
 def register(cs: ConfigStore) -> None:
