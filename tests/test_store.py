@@ -228,3 +228,23 @@ def test_a_server_that_drops_is_retried_then_stops_with_finished_candidates_safe
     with pytest.raises(StoreError, match=r"stopped answering .* after 3 tries.*re-run the same command"):
         StoredEvaluator(evaluate, own, "k", shared=shared)(B, 0)  # the server is gone
     assert calls == [A.arch_id] and own.get("k", A.arch_id) is not None  # the finished one is safe
+
+
+def test_jobs_opening_an_empty_store_together_create_it_once(store_url: NewStore) -> None:
+    url = store_url()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            CandidateStore(url).put("k", measured(A))
+        except BaseException as err:  # noqa: BLE001 - collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=open_it) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(CandidateStore(url).measurements("k")) == 1

@@ -83,7 +83,7 @@ class CandidateStore:
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = self._engine()
         try:
-            self._transaction(prepare, retries=0)
+            self._transaction(prepare, retries=0)  # (SQLite serialises this with BEGIN IMMEDIATE)
         except SchemaProblem as err:
             raise StoreError(f"{key}: {self.where}: {err}; it was left as it is") from err
         except DatabaseError as err:

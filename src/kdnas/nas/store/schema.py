@@ -66,6 +66,8 @@ def prepare(conn: Connection) -> None:
     Raises:
         SchemaProblem: a newer version, or tables that are not a candidate store's (nothing is written).
     """
+    if conn.dialect.name == "postgresql":  # jobs starting together on an empty database: one creates the tables
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242017)")
     tables = set(inspect(conn).get_table_names())
     ours = {t.name for t in metadata.sorted_tables}
     if not tables:
