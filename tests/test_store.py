@@ -239,7 +239,7 @@ def test_jobs_opening_an_empty_store_together_create_it_once(store_url: NewStore
         barrier.wait()
         try:
             CandidateStore(url).put("k", measured(A))
-        except BaseException as err:  # noqa: BLE001 - collected and asserted below
+        except BaseException as err:  # collected and asserted below
             errors.append(err)
 
     threads = [threading.Thread(target=open_it) for _ in range(6)]
