@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from kdnas.distill.module import DistillationModule
 from kdnas.models.arch import ArchSpec
+from kdnas.models.sentence_transformers import write_sentence_transformers_files
 from kdnas.models.student import count_parameters
 from kdnas.pipelines.common import (
     build_callbacks,
@@ -35,11 +36,13 @@ log = logging.getLogger(__name__)
 
 
 def save_student(module: DistillationModule, teacher: Any, arch: ArchSpec, directory: Path) -> Path:
-    """``save_pretrained`` of the student and the teacher's tokenizer, loadable with no kdnas import."""
+    """``save_pretrained`` of the student and the teacher's tokenizer, loadable with no kdnas import, plus the
+    sentence-transformers files (the teacher's prompts and normalisation): ``SentenceTransformer(directory)``."""
     directory.mkdir(parents=True, exist_ok=True)
     module.student.save_pretrained(directory)
     teacher.tokenizer.save_pretrained(directory)
     arch.to_yaml(directory / "kdnas_arch.yaml")
+    write_sentence_transformers_files(directory, prompts=teacher.prompts, normalize=teacher.normalize)
     return directory
 
 
