@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +24,32 @@ from kdnas.models.arch import ArchSpec
 from kdnas.models.teacher import Teacher
 
 T = TypeVar("T")
+
+#: the loggers Lightning's ``rank_zero_info`` writes to (its tips among them)
+LIGHTNING_RANK_ZERO_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+
+
+class _NoLightningTips(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... try installing litlogger / litmodels" advertisements, nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip:")
+
+
+def quiet_third_party() -> None:
+    """Silence third-party messages that say nothing to the user, at their source (idempotent).
+
+    - Lightning 2.6's tips (``💡 Tip: ... litlogger``, ``... litmodels``), logged at INFO by its
+      ``rank_zero_info`` on every ``Trainer`` (there is no switch for them): a filter on those loggers only.
+    - torch 2.13's ``FutureWarning`` that ``LeafSpec`` is deprecated, raised by Lightning's own
+      ``lightning/pytorch/utilities/_pytree.py``: ignored for that module and that category only, so the
+      same warning from the user's code, and every other warning, still shows.
+    """
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"lightning\.pytorch\.utilities\._pytree")
+    for name in LIGHTNING_RANK_ZERO_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoLightningTips) for f in logger.filters):
+            logger.addFilter(_NoLightningTips())
 
 
 def user_error(exc: BaseException) -> ConfigError | None:
@@ -42,11 +70,13 @@ def user_error(exc: BaseException) -> ConfigError | None:
 def clean_exit(task: Callable[[DictConfig], T]) -> Callable[[DictConfig], T]:
     """Bad input ends the job with one line on stderr and exit status 2, not a traceback.
 
-    ``HYDRA_FULL_ERROR=1`` re-raises, as Hydra does for its own errors.
+    ``HYDRA_FULL_ERROR=1`` re-raises, as Hydra does for its own errors. Every entry point goes through it,
+    so it is also where :func:`quiet_third_party` is called, once per job (also in a multirun's workers).
     """
 
     @functools.wraps(task)
     def wrapper(cfg: DictConfig) -> T:
+        quiet_third_party()
         try:
             return task(cfg)
         except (ConfigError, InstantiationException, OmegaConfBaseException) as exc:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +114,6 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     started = time.time()
     s = cfg.search
     check_search_settings(s)
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning 2.6 on torch 2.13, once per Trainer
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):  # "GPU available..." once per candidate
         logging.getLogger(name).setLevel(logging.WARNING)
     out = output_dir(cfg)
