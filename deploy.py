@@ -1,4 +1,4 @@
-"""Export a student to a checked ONNX bundle: ``python deploy.py student=DIR`` (see README).
+"""Build a student's deploy bundle: ``python deploy.py student=DIR`` (see README).
 
 Exit status 0 when every fidelity check passed, 1 when one failed, 2 on bad input.
 """
@@ -17,7 +17,7 @@ from kdnas.pipelines.schemas import register_configs
 @hydra.main(version_base="1.3", config_path="conf", config_name="deploy")
 @clean_exit
 def main(cfg: DictConfig) -> None:
-    if not all_passed(deploy(cfg)):
+    if not all_passed(deploy(cfg)["onnx"]):
         sys.exit(1)
 
 

@@ -22,7 +22,7 @@ def test_every_group_is_covered_here() -> None:
     groups = {p.name for p in (ROOT / "conf").iterdir() if p.is_dir()}
     assert groups == {
         "paths", "teacher", "data", "arch", "student_init", "distill", "trainer", "logger", "callbacks", "hydra",
-        "experiment", "search_space", "search", "controller", "latency_budget", "eval", "deploy",
+        "experiment", "search_space", "search", "controller", "latency_budget", "eval", "bundle",
     }
 
 

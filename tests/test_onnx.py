@@ -269,23 +269,20 @@ def test_search_optimises_for_onnxruntime(tmp_path: Path) -> None:
 # --- deploy.py ------------------------------------------------------------------------------------------------
 
 
-def test_deploy_config_defaults_are_export_students(tmp_path: Path) -> None:
-    """conf/deploy/default.yaml composes under its schema, with export_student's own defaults."""
-    import inspect
+def test_bundle_config_defaults_are_bundle_settings(tmp_path: Path) -> None:
+    """conf/bundle/default.yaml composes under its schema, with BundleSettings' own defaults."""
+    import dataclasses
 
     from hydra.errors import ConfigCompositionException
 
-    from kdnas.pipelines.schemas import register_configs
+    from kdnas.deploy.bundle import BundleSettings
     from tests.conftest import compose_config
 
-    register_configs()
     cfg = compose_config("deploy", ["student=x"], tmp_path)
-    assert cfg.deploy.out_dir is None and cfg.paths.output_dir == str(tmp_path)  # type: ignore[attr-defined]
-    defaults = {k: p.default for k, p in inspect.signature(export_student).parameters.items() if k != "out_dir"}
-    options = {k: v for k, v in cfg.deploy.items() if k not in ("_target_", "out_dir")}  # type: ignore[attr-defined]
-    assert options == {k: defaults[k] for k in options} and set(options) == set(defaults) - {"student_dir"}
+    options = {k: v for k, v in cfg.bundle.items() if k != "_target_"}  # type: ignore[attr-defined]
+    assert options == dataclasses.asdict(BundleSettings())
     with pytest.raises(ConfigCompositionException, match="int9"):
-        compose_config("deploy", ["student=x", "deploy.int9=false"], tmp_path)
+        compose_config("deploy", ["student=x", "bundle.int9=false"], tmp_path)
 
 
 def run_deploy(*args: str) -> subprocess.CompletedProcess[str]:
@@ -295,23 +292,46 @@ def run_deploy(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+BUNDLE_FILES = {"model.safetensors", "config.json", "tokenizer.json", "model.onnx", "model.int8.onnx",
+                "onnx_check.json", "latency_card.json", "README.md", "vocab_pruning.json"}
+TINY = ["experiment=tiny", "latency_budget.profile.seq_len=16", "bundle.real_texts=50"]
+
+
 @pytest.mark.slow
-def test_deploy_py_writes_a_checked_bundle(tiny_student: Path, tmp_path: Path) -> None:
+def test_deploy_py_writes_a_checked_bundle_with_its_latency_card(tiny_student: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = run_deploy(f"student={tiny_student}", f"hydra.run.dir={run_dir}", "deploy.per_channel=false")
+    proc = run_deploy(f"student={tiny_student}", *TINY, f"hydra.run.dir={run_dir}", "bundle.per_channel=false",
+                      "latency_budget.speedup=0.5")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = {p.name for p in run_dir.iterdir()}  # the bundle is Hydra's run directory by default
-    assert {"model.onnx", "model.int8.onnx", "config.json", "tokenizer.json", "onnx_check.json"} <= names
+    assert names >= BUNDLE_FILES, BUNDLE_FILES - names
     check = json.loads((run_dir / "onnx_check.json").read_text())
     assert check["fp32"]["passed"] and check["int8"]["passed"]
-    assert check["student_dir"] == str(tiny_student)
+    card = json.loads((run_dir / "latency_card.json").read_text())
+    assert set(card["machine"]) >= {"cpu", "cores", "isa", "memory_gib", "os", "torch", "onnxruntime", "transformers"}
+    assert card["profile"]["seq_len"] == 16 and card["real_length"]["seq_len"] < 16  # tiny texts: shorter
+    for timing in (card["fixed_length"], card["real_length"]):
+        for side in ("student", "teacher"):
+            lo, hi = timing[side]["median_ms_ci95"]
+            assert lo <= timing[side]["median_ms"] <= hi and timing[side]["gflops"] > 0
+        assert timing["speedup"] == pytest.approx(timing["teacher"]["median_ms"] / timing["student"]["median_ms"])
+    assert card["matmul_peak_gflops"] > 0 and card["budget"]["source"].startswith("the latency_budget config")
+    assert card["meets_budget"] is True and card["target_speedup"] == 0.5  # the student is the teacher: ~1x
+    readme = (run_dir / "README.md").read_text()
+    assert readme.startswith("---\n") and "library_name: sentence-transformers" in readme
+    assert "## Latency card" in readme and "## Forms" in readme
+    assert "misses its budget" not in proc.stdout + proc.stderr
 
     out = tmp_path / "fp32_only"
-    proc = run_deploy(f"student={tiny_student}", f"hydra.run.dir={tmp_path / 'run2'}", f"deploy.out_dir={out}",
-                      "deploy.int8=false")  # fmt: skip
+    proc = run_deploy(f"student={tiny_student}", *TINY, f"hydra.run.dir={tmp_path / 'run2'}", f"bundle.out_dir={out}",
+                      "bundle.int8=false", "bundle.prune_vocab=false", "latency_budget.speedup=1000")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "model.onnx").is_file() and not (out / "model.int8.onnx").exists()
     assert "int8" not in json.loads((out / "onnx_check.json").read_text())
+    card = json.loads((out / "latency_card.json").read_text())
+    assert card["meets_budget"] is False  # an unreachable budget flips the verdict ...
+    output = (proc.stdout + proc.stderr).splitlines()
+    assert len([line for line in output if "misses its budget" in line]) == 1  # ... with one warning line
 
 
 @pytest.mark.slow
@@ -320,9 +340,9 @@ def test_deploy_py_writes_a_checked_bundle(tiny_student: Path, tmp_path: Path) -
     [
         (["student=/no/such/student"], "student=/no/such/student does not exist"),
         (["student=."], "is not a model directory"),
-        (["student=STUDENT", "deploy.opset=9"], "opset=9 is invalid"),
-        (["student=/x", "deploy.int9=false"], "int9"),  # the schema: a misspelled key is an error
-        (["student=/x", "deploy.opset=seventeen"], "opset"),  # ... and so is a wrong type
+        (["student=STUDENT", "experiment=tiny", "bundle.opset=9"], "opset=9 is invalid"),
+        (["student=/x", "bundle.int9=false"], "int9"),  # the schema: a misspelled key is an error
+        (["student=/x", "bundle.opset=seventeen"], "opset"),  # ... and so is a wrong type
     ],
 )
 def test_deploy_py_bad_input_is_one_clear_line(
@@ -333,3 +353,36 @@ def test_deploy_py_bad_input_is_one_clear_line(
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert message in proc.stderr, proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_search_train_deploy_closes_the_budget_loop(tmp_path: Path) -> None:
+    """best_arch.yaml records the budget it was searched for; train.py deploy=true re-times the student against it."""
+    common = ["experiment=tiny", "logger=none"]
+    search = subprocess.run([sys.executable, "search.py", *common, "search.shared_store=null",
+                             f"hydra.run.dir={tmp_path / 'search'}"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert search.returncode == 0, search.stderr[-3000:]
+    from kdnas.models.arch import ArchSpec, read_searched_for
+
+    best = tmp_path / "search" / "best_arch.yaml"
+    recorded = read_searched_for(best)
+    assert recorded is not None and recorded["budget"]["speedup"] == 1.3 and recorded["teacher_latency_ms"] > 0
+    ArchSpec.from_yaml(best)  # still a plain architecture file for train.py
+    train = subprocess.run([sys.executable, "train.py", "experiment=tiny", "logger=csv", f"arch_file={best}", "deploy=true",
+                            "latency_budget.profile.seq_len=16", f"hydra.run.dir={tmp_path / 'train'}"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert read_searched_for(tmp_path / "train" / "student" / "kdnas_arch.yaml") == recorded
+    card = json.loads((tmp_path / "train" / "bundle" / "latency_card.json").read_text())
+    assert card["budget"]["source"].startswith("searched for") and card["target_speedup"] == 1.3
+    assert card["profile"] == recorded["budget"]["profile"]  # timed under the profile it was searched with
+    summary = json.loads((tmp_path / "train" / "summary.json").read_text())
+    assert summary["meets_budget"] == card["meets_budget"] and summary["bundle"] == str(tmp_path / "train" / "bundle")
+    # the bundle (a vocabulary-pruned copy) loads with sentence-transformers and embeds as the student does
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["The file could not be opened.", "Unable to save the document"]
+    bundle = SentenceTransformer(str(tmp_path / "train" / "bundle"), device="cpu").encode(texts)
+    student = SentenceTransformer(str(tmp_path / "train" / "student"), device="cpu").encode(texts)
+    cosine = (bundle * student).sum(1) / np.linalg.norm(bundle, axis=1) / np.linalg.norm(student, axis=1)
+    assert cosine.min() >= 0.99

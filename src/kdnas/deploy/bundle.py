@@ -1,29 +1,75 @@
-"""A saved student -> a deployable directory: ONNX files (fp32, int8), tokenizer, config, fidelity report.
+"""A saved student -> a deployable bundle.
 
 ::
 
-    export_student(student_dir, out_dir)   # all of it for a ``train.py`` student directory
+    export_student(student_dir, out_dir)            # ONNX fp32 + int8, checked against PyTorch
+    build_bundle(student_dir, out_dir, teacher, settings, profile=..., ...)   # the whole bundle
 
-``python deploy.py student=DIR`` runs it from the command line (:mod:`kdnas.pipelines.deploy`).
+A bundle holds the (vocabulary-pruned) student and its tokenizer, loadable with ``AutoModel`` and with
+``SentenceTransformer`` (its sentence-transformers files are copied), ``model.onnx`` and ``model.int8.onnx``
+with their checks (``onnx_check.json``), the latency card (``latency_card.json``:
+:mod:`kdnas.deploy.latency_card`, the student re-timed beside its teacher against the budget it was
+searched for) and a model card (``README.md``: :mod:`kdnas.deploy.model_card`). ``python deploy.py
+student=DIR`` and ``train.py deploy=true`` build one (:mod:`kdnas.pipelines.deploy`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kdnas.compress.prune_vocab import prune_vocabulary, weights_bytes
+from kdnas.deploy.latency_card import latency_card
+from kdnas.deploy.model_card import model_card
 from kdnas.deploy.verify import check_onnx
 from kdnas.errors import ConfigError
+from kdnas.latency.profile import LatencyProfile
 from kdnas.models.onnx import DEFAULT_OPSET, export_onnx, onnx_paths, quantize_onnx
-from kdnas.utils.io import write_json
+from kdnas.models.teacher import Teacher
+from kdnas.utils.io import write_json, write_text
 
-__all__ = ["CHECK_FILENAME", "all_passed", "export_student"]
+__all__ = ["CHECK_FILENAME", "BundleSettings", "all_passed", "build_bundle", "export_student"]
+log = logging.getLogger(__name__)
 
 #: The fidelity report written next to the ONNX files.
 CHECK_FILENAME = "onnx_check.json"
 _COPIED = ("config.json", "kdnas_arch.yaml")
+#: the sentence-transformers files of a student directory (model-independent: copied into the bundle as they are)
+SENTENCE_TRANSFORMERS_FILES = ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+                               "1_Pooling", "2_Normalize")
+LATENCY_CARD = "latency_card.json"
+
+
+@dataclass
+class BundleSettings:
+    """What a bundle holds (``conf/bundle/``).
+
+    Args:
+        out_dir: where to write it (None: the run directory).
+        prune_vocab: keep only the vocabulary pieces the training split uses (the student is mostly its
+            250k-piece embedding table); the pruned model loads with plain ``AutoModel``.
+        prune_min_count: keep the ids used at least this often.
+        int8: also export the dynamically quantised ONNX model.
+        per_channel: one int8 weight scale per output channel.
+        opset: ONNX opset (>= 14).
+        strict: a failed ONNX check raises instead of only failing the exit status.
+        real_texts: how many real texts set the real-length latency (their median token length; 0: not timed).
+    """
+
+    out_dir: str | None = None
+    prune_vocab: bool = True
+    prune_min_count: int = 1
+    int8: bool = True
+    per_channel: bool = True
+    opset: int = DEFAULT_OPSET
+    strict: bool = False
+    real_texts: int = 500
 
 
 def export_student(
@@ -106,3 +152,63 @@ def all_passed(result: dict[str, Any]) -> bool:
 
 def _failed(result: dict[str, Any]) -> list[str]:
     return [kind for kind in ("fp32", "int8") if kind in result and not result[kind]["passed"]]
+
+
+def build_bundle(
+    student_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    teacher: Teacher,
+    settings: BundleSettings,
+    *,
+    profile: LatencyProfile,
+    budget: dict[str, Any],
+    target_speedup: float | None,
+    train_texts: Sequence[str] = (),
+    real_texts: Sequence[str] = (),
+    report: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the bundle of ``student_dir`` into ``out_dir`` (see the module docstring); returns its summary.
+
+    Args:
+        teacher: the teacher, timed beside the student and named in the model card.
+        profile, budget, target_speedup: the latency profile, the budget as recorded, and the speed-up it asks
+            (None: no verdict); see :func:`kdnas.deploy.latency_card.latency_card`.
+        train_texts: the corpus the vocabulary is pruned to (ignored when ``settings.prune_vocab`` is off).
+        real_texts: real inputs: their median token length is the real-length latency profile.
+        report: the student's evaluation report (``report.json``), quoted in the model card.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    student_dir, out_dir = Path(student_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pruning = None
+    if settings.prune_vocab and train_texts:
+        pruning = prune_vocabulary(student_dir, train_texts, out_dir, prefix=teacher.text_prefix,
+                                   min_count=settings.prune_min_count)
+    else:
+        AutoModel.from_pretrained(student_dir).save_pretrained(out_dir)
+        AutoTokenizer.from_pretrained(student_dir).save_pretrained(out_dir)
+    for name in SENTENCE_TRANSFORMERS_FILES:
+        src = student_dir / name
+        if src.is_dir():
+            shutil.copytree(src, out_dir / name, dirs_exist_ok=True)
+        elif src.is_file():
+            shutil.copyfile(src, out_dir / name)
+    if (student_dir / "kdnas_arch.yaml").is_file():
+        shutil.copyfile(student_dir / "kdnas_arch.yaml", out_dir / "kdnas_arch.yaml")
+    onnx = export_student(out_dir, out_dir, int8=settings.int8, opset=settings.opset,
+                          per_channel=settings.per_channel, strict=settings.strict)
+    model = AutoModel.from_pretrained(out_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(out_dir)
+    lengths = [len(ids) for ids in tokenizer([teacher.text_prefix + t for t in real_texts[: settings.real_texts]],
+                                             truncation=True, max_length=profile.seq_len)["input_ids"]]
+    real_len = int(statistics.median(lengths)) if lengths and settings.real_texts else None
+    card = latency_card(model, teacher.model, profile, real_len, target_speedup, budget)
+    write_json(out_dir / LATENCY_CARD, card)
+    sizes = {"student_fp32": weights_bytes(student_dir), "bundle_pytorch": weights_bytes(out_dir),
+             **{f"onnx_{k}": Path(v).stat().st_size for k, v in onnx["files"].items()}}
+    write_text(out_dir / "README.md", model_card(teacher, model.config, card, onnx, sizes, pruning, report))
+    if card.get("meets_budget") is False:
+        log.warning("the student misses its budget: %.2fx measured beside the teacher, %.2fx needed (%s)",
+                    card["measured_speedup"], card["target_speedup"], budget.get("name", "?"))
+    return {"out_dir": str(out_dir), "onnx": onnx, "latency_card": card, "sizes": sizes, "pruning": pruning}

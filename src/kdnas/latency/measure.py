@@ -52,6 +52,7 @@ class LatencyResult:
     cv: float  # coefficient of variation: std / mean
     n: int  # timed passes
     profile: dict[str, Any]  # LatencyProfile.to_dict() of the measurement
+    samples_ms: tuple[float, ...] = ()  # every timed pass, sorted (for intervals)
 
     @classmethod
     def from_samples(cls, samples_ns: Sequence[int], profile: LatencyProfile) -> LatencyResult:
@@ -68,6 +69,7 @@ class LatencyResult:
             cv=cv,
             n=len(ms),
             profile=profile.to_dict(),
+            samples_ms=tuple(ms),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,7 +79,7 @@ class LatencyResult:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LatencyResult:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{**values, "profile": dict(values["profile"])})
+        return cls(**{**values, "profile": dict(values["profile"]), "samples_ms": tuple(values.get("samples_ms", ()))})
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from transformers.activations import ACT2FN
 
 from kdnas.errors import ConfigError
 from kdnas.utils.checks import is_int
+from kdnas.utils.io import write_yaml
 
 # Common activations that every runtime we target (PyTorch eager, ONNX export) handles. Validation accepts
 # only these, not every exotic entry of ACT2FN; intersected with ACT2FN so a transformers release that
@@ -46,6 +47,8 @@ _COMMON_ACTIVATIONS = (
 SUPPORTED_ACTIVATIONS: tuple[str, ...] = tuple(a for a in _COMMON_ACTIVATIONS if a in ACT2FN)
 
 INT_FIELDS: tuple[str, ...] = ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")
+#: the block of an architecture file that says what it was searched for (budget, latency profile, teacher time)
+SEARCHED_FOR = "searched_for"
 FIELDS: tuple[str, ...] = (*INT_FIELDS, "hidden_act")
 
 
@@ -147,7 +150,7 @@ class ArchSpec:
             raise ConfigError(
                 f"arch: expected a mapping with keys {', '.join(FIELDS)}, got {type(data).__name__}"
             )
-        keys = {str(k) for k in data if not str(k).startswith("_")}
+        keys = {str(k) for k in data if not str(k).startswith("_") and k != SEARCHED_FOR}
         missing = [f for f in FIELDS if f not in keys]
         unknown = sorted(keys - set(FIELDS))
         if missing:
@@ -176,12 +179,17 @@ class ArchSpec:
         except ConfigError as err:
             raise ConfigError(f"arch file {path}: {err}") from err
 
-    def to_yaml(self, path: str | Path) -> Path:
-        """Write :meth:`to_dict` as YAML (creating parent folders); returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
-        return path
+    def to_yaml(self, path: str | Path, searched_for: Mapping[str, Any] | None = None) -> Path:
+        """Write :meth:`to_dict` as YAML, atomically (creating parent folders); returns the path.
+
+        Args:
+            searched_for: the budget and latency profile the architecture was searched for (its
+                :data:`SEARCHED_FOR` block, which readers of the five fields ignore).
+        """
+        data: dict[str, Any] = self.to_dict()
+        if searched_for:
+            data[SEARCHED_FOR] = dict(searched_for)
+        return write_yaml(path, data)
 
     # ----------------------------------------------------------------------------------------------
     # cost
@@ -217,3 +225,13 @@ class ArchSpec:
             # word + position + token-type tables, and the embedding LayerNorm (weight + bias).
             total += (vocab_size + max_position + type_vocab) * h + 2 * h
         return total
+
+
+def read_searched_for(path: str | Path) -> dict[str, Any] | None:
+    """The :data:`SEARCHED_FOR` block of an architecture file (None when it has none or cannot be read)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    block = data.get(SEARCHED_FOR) if isinstance(data, dict) else None
+    return dict(block) if isinstance(block, dict) else None

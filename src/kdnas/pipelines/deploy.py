@@ -1,7 +1,10 @@
-"""``python deploy.py student=DIR``: a saved student -> a checked ONNX bundle (:mod:`kdnas.deploy.bundle`)."""
+"""``python deploy.py student=DIR`` (and ``train.py deploy=true``): a saved student -> its bundle
+(:func:`kdnas.deploy.bundle.build_bundle`), re-timed beside the teacher against the budget it was searched for."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -9,45 +12,58 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from kdnas.errors import ConfigError
-from kdnas.pipelines.common import output_dir
+from kdnas.data.corpus import Corpus
+from kdnas.deploy.bundle import BundleSettings, all_passed, build_bundle
+from kdnas.evaluate.student import find_student_dir
+from kdnas.latency.profile import LatencyProfile
+from kdnas.models.arch import read_searched_for
+from kdnas.models.teacher import Teacher
+from kdnas.nas.budget import LatencyBudget
+from kdnas.pipelines.common import load_corpus, load_teacher, output_dir
 
 log = logging.getLogger(__name__)
 
 
-def deploy(cfg: DictConfig) -> dict[str, Any]:
-    """Export ``cfg.student`` with ``cfg.deploy`` (``export_student``'s arguments) into the bundle directory.
+def searched_budget(student_dir: Path, fallback: LatencyBudget) -> tuple[LatencyBudget, str]:
+    """The budget recorded in the student's ``kdnas_arch.yaml`` by its search, else ``fallback`` (the config's)."""
+    recorded = (read_searched_for(student_dir / "kdnas_arch.yaml") or {}).get("budget")
+    if isinstance(recorded, dict):
+        fields = {f.name for f in dataclasses.fields(LatencyBudget)}
+        values = {k: v for k, v in recorded.items() if k in fields}
+        values["profile"] = LatencyProfile(**dict(values.get("profile") or {}))
+        return LatencyBudget(**values), "searched for (kdnas_arch.yaml)"
+    return fallback, "the latency_budget config (no search recorded)"
 
-    The bundle directory is ``deploy.out_dir``, or Hydra's run directory when that is null. Returns
-    :func:`~kdnas.deploy.bundle.export_student`'s result (also in ``onnx_check.json`` there).
+
+def deploy_student(student_dir: Path, out_dir: Path, teacher: Teacher, corpus: Corpus | None, cfg: DictConfig
+                   ) -> dict[str, Any]:
+    """Build the bundle of ``student_dir`` with the ``bundle`` settings, timed under its budget."""
+    settings: BundleSettings = hydra.utils.instantiate(cfg.bundle)
+    budget, source = searched_budget(student_dir, hydra.utils.instantiate(cfg.latency_budget))
+    info = {"name": budget.name, "speedup": budget.speedup, "max_ms": budget.max_ms, "margin": budget.margin,
+            "source": source}
+    report_file = student_dir.parent / "report.json"
+    result = build_bundle(
+        student_dir, out_dir, teacher, settings, profile=budget.profile, budget=info, target_speedup=budget.speedup,
+        train_texts=corpus.texts("train") if corpus is not None and settings.prune_vocab else (),
+        real_texts=corpus.texts("validation") if corpus is not None else (),
+        report=json.loads(report_file.read_text()) if report_file.is_file() else None,
+    )
+    card = result["latency_card"]
+    log.info("bundle in %s: %.2fx faster than the teacher at %d tokens (%s); ONNX checks %s", out_dir,
+             card["fixed_length"]["speedup"], card["fixed_length"]["seq_len"],
+             {True: "budget met", False: "budget missed"}.get(card.get("meets_budget"), "no budget verdict"),
+             "passed" if all_passed(result["onnx"]) else "FAILED")
+    return result
+
+
+def deploy(cfg: DictConfig) -> dict[str, Any]:
+    """``deploy.py``: the bundle of ``cfg.student`` in ``bundle.out_dir`` (default: Hydra's run directory).
 
     Raises:
         ConfigError: ``student`` names neither a model directory nor a ``train.py`` run directory.
     """
-    student = student_dir(str(cfg.student))
-    out_dir = Path(cfg.deploy.out_dir) if cfg.deploy.get("out_dir") else output_dir(cfg)
-    result: dict[str, Any] = hydra.utils.instantiate(cfg.deploy, student_dir=str(student), out_dir=str(out_dir))
-    for kind in ("fp32", "int8"):
-        if kind in result:
-            check = result[kind]
-            log.info("%s %s: %s (max_abs_diff %.3g, cosine_min %.5f; %s)", kind, result["files"][kind],
-                     "passed" if check["passed"] else "FAILED", check["max_abs_diff"], check["cosine_min"],
-                     check["criterion"])  # fmt: skip
-    log.info("bundle in %s (checks in onnx_check.json)", out_dir)
-    return result
-
-
-def student_dir(student: str) -> Path:
-    """The model directory ``student`` names: itself, or the ``student/`` of a ``train.py`` run directory.
-
-    Raises:
-        ConfigError: neither holds a ``config.json``.
-    """
-    path = Path(student).expanduser()
-    for candidate in (path, path / "student"):
-        if (candidate / "config.json").is_file():
-            return candidate
-    what = "does not exist" if not path.exists() else "is not a model directory (no config.json)"
-    raise ConfigError(
-        f"student={student} {what}: pass the student/ directory written by train.py (outputs/train/<run>/student)"
-    )
+    student = find_student_dir(str(cfg.student))
+    out_dir = Path(cfg.bundle.out_dir) if cfg.bundle.get("out_dir") else output_dir(cfg)
+    teacher = load_teacher(cfg)
+    return deploy_student(student, out_dir, teacher, load_corpus(cfg), cfg)

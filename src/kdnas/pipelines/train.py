@@ -17,7 +17,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from kdnas.distill.module import DistillationModule
-from kdnas.models.arch import ArchSpec
+from kdnas.models.arch import ArchSpec, read_searched_for
 from kdnas.models.sentence_transformers import write_sentence_transformers_files
 from kdnas.models.student import count_parameters
 from kdnas.pipelines.common import (
@@ -79,6 +79,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if not trainer.is_global_zero:  # under DDP only rank 0 writes the outputs
         return {"rank": trainer.global_rank, "val_loss": float(val["val/loss"])}
     student_dir = save_student(module, teacher, arch, out / "student")
+    if cfg.get("arch_file") and (searched_for := read_searched_for(cfg.arch_file)):  # the budget it was searched for
+        arch.to_yaml(student_dir / "kdnas_arch.yaml", searched_for=searched_for)
     summary = {
         "architecture": arch.to_dict(),
         "arch_id": arch.arch_id,
@@ -104,6 +106,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
         summary["report"] = str(out / "report.json")
         summary["retention_macro"] = report.get("retention", {}).get("macro")
+    if cfg.get("deploy", False):
+        from kdnas.pipelines.deploy import deploy_student
+
+        bundle_dir = Path(cfg.bundle.out_dir) if cfg.bundle.get("out_dir") else out / "bundle"
+        bundle = deploy_student(student_dir, bundle_dir, teacher, corpus, cfg)
+        summary["bundle"] = str(bundle_dir)
+        summary["meets_budget"] = bundle["latency_card"].get("meets_budget")
     write_json(out / "summary.json", summary)
     for lg in trainer.loggers:
         lg.log_metrics({"final/val_loss": float(val["val/loss"])}, step=trainer.global_step)

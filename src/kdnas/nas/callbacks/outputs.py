@@ -1,8 +1,10 @@
 """The run directory's files: ``candidates.csv`` after every candidate (a killed search leaves a complete
-table), then ``best_arch.yaml``, ``recommendations.yaml``, ``pareto.png`` and ``controller.pt``."""
+table), then ``best_arch.yaml`` (with the budget and profile it was searched for), ``recommendations.yaml``,
+``pareto.png`` and ``controller.pt``."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from kdnas.nas.loop import Search, SearchCallback, SearchResult
@@ -26,7 +28,12 @@ class OutputWriter(SearchCallback):
 
     def on_search_end(self, search: Search, result: SearchResult) -> None:
         if result.best is not None:
-            result.best.arch.to_yaml(self.out_dir / "best_arch.yaml")
+            best = result.best
+            result.best.arch.to_yaml(self.out_dir / "best_arch.yaml", searched_for={
+                "budget": dataclasses.asdict(search.budget), "teacher_latency_ms": result.teacher_ms,
+                "search": {"loss": best.measurement.loss, "latency_median_ms": best.measurement.latency_median_ms,
+                           "speedup": best.speedup, "reward": best.reward},
+            })
         write_yaml(self.out_dir / "recommendations.yaml", {"teacher_latency_ms": result.teacher_ms,
                                                            "margin": search.budget.margin,
                                                            "budgets": result.recommendations})
