@@ -60,6 +60,8 @@ class BundleSettings:
         opset: ONNX opset (>= 14).
         strict: a failed ONNX check raises instead of only failing the exit status.
         real_texts: how many real texts set the real-length latency (their median token length; 0: not timed).
+        report: an evaluation report (``report.json``) the model card quotes (None: the one in the student's
+            run directory, if any).
     """
 
     out_dir: str | None = None
@@ -70,6 +72,7 @@ class BundleSettings:
     opset: int = DEFAULT_OPSET
     strict: bool = False
     real_texts: int = 500
+    report: str | None = None
 
 
 def export_student(

@@ -42,7 +42,7 @@ def deploy_student(student_dir: Path, out_dir: Path, teacher: Teacher, corpus: C
     budget, source = searched_budget(student_dir, hydra.utils.instantiate(cfg.latency_budget))
     info = {"name": budget.name, "speedup": budget.speedup, "max_ms": budget.max_ms, "margin": budget.margin,
             "source": source}
-    report_file = student_dir.parent / "report.json"
+    report_file = Path(settings.report) if settings.report else student_dir.parent / "report.json"
     result = build_bundle(
         student_dir, out_dir, teacher, settings, profile=budget.profile, budget=info, target_speedup=budget.speedup,
         train_texts=corpus.texts("train") if corpus is not None and settings.prune_vocab else (),
