@@ -103,3 +103,10 @@ def test_paired_training_with_every_extra_loss(tmp_path: Path) -> None:
     for part in ("hidden", "relation", "crosslingual", "attention"):
         assert f"train/{part}_loss" in header
     assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 4
+
+
+@pytest.mark.slow
+def test_train_without_any_logger(tmp_path: Path) -> None:
+    """logger=none: no logger, and the callbacks that need one (the learning-rate monitor) stay out."""
+    run_train("experiment=tiny", "logger=none", "trainer.max_steps=2", f"hydra.run.dir={tmp_path}")
+    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 2 and not (tmp_path / "csv").exists()

@@ -14,6 +14,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from kdnas.distill.module import DistillationModule
@@ -64,7 +65,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         teacher_hidden_size=teacher.hidden_size,
     )
     datamodule = make_datamodule(cfg, corpus, teacher)
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=build_loggers(cfg) or False, callbacks=build_callbacks(cfg))
+    loggers = build_loggers(cfg)
+    # the learning-rate monitor refuses a Trainer with no logger: logger=none drops it instead of failing
+    callbacks = [c for c in build_callbacks(cfg) if loggers or not isinstance(c, LearningRateMonitor)]
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     for lg in trainer.loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
 
