@@ -321,6 +321,8 @@ def test_deploy_py_writes_a_checked_bundle_with_its_latency_card(tiny_student: P
     assert readme.startswith("---\n") and "library_name: sentence-transformers" in readme
     assert "## Latency card" in readme and "## Forms" in readme
     assert "misses its budget" not in proc.stdout + proc.stderr
+    # a student saved without sentence-transformers files gets the teacher's (tiny: no prompt, normalised)
+    assert {"modules.json", "1_Pooling", "2_Normalize", "config_sentence_transformers.json"} <= names
 
     out = tmp_path / "fp32_only"
     proc = run_deploy(f"student={tiny_student}", *TINY, f"hydra.run.dir={tmp_path / 'run2'}", f"bundle.out_dir={out}",

@@ -31,6 +31,7 @@ from kdnas.deploy.verify import check_onnx
 from kdnas.errors import ConfigError
 from kdnas.latency.profile import LatencyProfile
 from kdnas.models.onnx import DEFAULT_OPSET, export_onnx, onnx_paths, quantize_onnx
+from kdnas.models.sentence_transformers import write_sentence_transformers_files
 from kdnas.models.teacher import Teacher
 from kdnas.utils.io import write_json, write_text
 
@@ -191,12 +192,15 @@ def build_bundle(
     else:
         AutoModel.from_pretrained(student_dir).save_pretrained(out_dir)
         AutoTokenizer.from_pretrained(student_dir).save_pretrained(out_dir)
-    for name in SENTENCE_TRANSFORMERS_FILES:
-        src = student_dir / name
-        if src.is_dir():
-            shutil.copytree(src, out_dir / name, dirs_exist_ok=True)
-        elif src.is_file():
-            shutil.copyfile(src, out_dir / name)
+    if (student_dir / "modules.json").is_file():
+        for name in SENTENCE_TRANSFORMERS_FILES:
+            src = student_dir / name
+            if src.is_dir():
+                shutil.copytree(src, out_dir / name, dirs_exist_ok=True)
+            elif src.is_file():
+                shutil.copyfile(src, out_dir / name)
+    else:  # a student saved without them (older kdnas, another tool): the teacher's conventions
+        write_sentence_transformers_files(out_dir, teacher.prompts, teacher.normalize)
     if (student_dir / "kdnas_arch.yaml").is_file():
         shutil.copyfile(student_dir / "kdnas_arch.yaml", out_dir / "kdnas_arch.yaml")
     onnx = export_student(out_dir, out_dir, int8=settings.int8, opset=settings.opset,
