@@ -228,6 +228,18 @@ def test_a_student_with_another_tokenizer_is_refused(tiny_teacher, corpus: Corpu
         evaluate_student(pruned, tiny_teacher, corpus, EvalSuite(**TINY_EVAL), tiny_budget, tmp_path)  # type: ignore[arg-type]
 
 
+def test_a_vocabulary_pruned_student_is_recognised(tiny_teacher, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A pruned copy renumbers its pieces: it reads the teacher's pieces, so it is accepted (and a pruned copy
+    that lost the probe's pieces is not, as the test above shows)."""
+    from kdnas.compress.prune_vocab import prune_vocabulary
+    from kdnas.evaluate.student import PROBE_TEXT, load_student, teacher_as_student_dir
+
+    pruned = tmp_path / "pruned"
+    prune_vocabulary(teacher_as_student_dir(tiny_teacher, tmp_path), [PROBE_TEXT, "hello world"], pruned, verify_texts=0)
+    model, tokenizer = load_student(pruned, tiny_teacher)
+    assert len(tokenizer) < len(tiny_teacher.tokenizer) and model.config.vocab_size == len(tokenizer)
+
+
 def test_student_directory_resolution(tmp_path: Path) -> None:
     from kdnas.evaluate.student import find_student_dir
 

@@ -315,7 +315,7 @@ def test_deploy_py_writes_a_checked_bundle_with_its_latency_card(tiny_student: P
             lo, hi = timing[side]["median_ms_ci95"]
             assert lo <= timing[side]["median_ms"] <= hi and timing[side]["gflops"] > 0
         assert timing["speedup"] == pytest.approx(timing["teacher"]["median_ms"] / timing["student"]["median_ms"])
-    assert card["matmul_peak_gflops"] > 0 and card["budget"]["source"].startswith("the latency_budget config")
+    assert card["matmul_peak_gflops"] > 0 and card["budget"]["source"].startswith("from the latency_budget config")
     assert card["meets_budget"] is True and card["target_speedup"] == 0.5  # the student is the teacher: ~1x
     readme = (run_dir / "README.md").read_text()
     assert readme.startswith("---\n") and "library_name: sentence-transformers" in readme
@@ -376,7 +376,7 @@ def test_search_train_deploy_closes_the_budget_loop(tmp_path: Path) -> None:
     assert train.returncode == 0, train.stderr[-3000:]
     assert read_searched_for(tmp_path / "train" / "student" / "kdnas_arch.yaml") == recorded
     card = json.loads((tmp_path / "train" / "bundle" / "latency_card.json").read_text())
-    assert card["budget"]["source"].startswith("searched for") and card["target_speedup"] == 1.3
+    assert card["budget"]["source"].startswith("recorded by its search") and card["target_speedup"] == 1.3
     assert card["profile"] == recorded["budget"]["profile"]  # timed under the profile it was searched with
     summary = json.loads((tmp_path / "train" / "summary.json").read_text())
     assert summary["meets_budget"] == card["meets_budget"] and summary["bundle"] == str(tmp_path / "train" / "bundle")

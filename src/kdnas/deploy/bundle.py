@@ -212,7 +212,9 @@ def build_bundle(
     real_len = int(statistics.median(lengths)) if lengths and settings.real_texts else None
     card = latency_card(model, teacher.model, profile, real_len, target_speedup, budget)
     write_json(out_dir / LATENCY_CARD, card)
-    sizes = {"student_fp32": weights_bytes(student_dir), "bundle_pytorch": weights_bytes(out_dir),
+    teacher_dir = Path(teacher.source)
+    sizes = {"teacher_fp32": weights_bytes(teacher_dir) if (teacher_dir / "config.json").is_file() else 0,
+             "student_fp32": weights_bytes(student_dir), "bundle_pytorch": weights_bytes(out_dir),
              **{f"onnx_{k}": Path(v).stat().st_size for k, v in onnx["files"].items()}}
     write_text(out_dir / "README.md", model_card(teacher, model.config, card, onnx, sizes, pruning, report))
     if card.get("meets_budget") is False:

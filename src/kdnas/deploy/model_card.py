@@ -60,7 +60,7 @@ def latency_section(card: dict[str, Any]) -> list[str]:
                       f"{card['matmul_peak_gflops']:.1f} GFLOP/s (how close each model runs to its compute floor)."]
     if "meets_budget" in card:
         verdict = "meets" if card["meets_budget"] else "**misses**"
-        lines += ["", f"Budget {card['budget'].get('name', '?')} ({card['budget'].get('source', '')}): the student "
+        lines += ["", f"Budget {card['budget'].get('name', '?')}, {card['budget'].get('source', '')}: the student "
                       f"{verdict} it: {card['measured_speedup']:.2f}x measured, {card['target_speedup']:.2f}x asked."]
     return [*lines, ""]
 
@@ -87,13 +87,15 @@ def model_card(teacher: Teacher, config: PretrainedConfig, card: dict[str, Any],
                   f"**{retention.get('macro', float('nan')):.3f}** ({report.get('data', {}).get('corpus', '?')}, "
                   "held-out split; see `report.json` of the evaluation run).", ""]
     checks = ", ".join(f"{k} {'passed' if onnx[k]['passed'] else 'FAILED'}" for k in ("fp32", "int8") if k in onnx)
-    lines += ["## Forms", "", "| form | size on disk | vs the student's fp32 weights |", "|---|---|---|"]
-    base = sizes.get("student_fp32") or 0
-    for key, label in (("student_fp32", "PyTorch fp32 (trained student)"),
+    lines += ["## Forms", "", "| form | size on disk | vs the student's fp32 weights | vs the teacher's fp32 weights |",
+              "|---|---|---|---|"]
+    base, teacher_size = sizes.get("student_fp32") or 0, sizes.get("teacher_fp32") or 0
+    for key, label in (("teacher_fp32", "teacher, PyTorch fp32"), ("student_fp32", "PyTorch fp32 (trained student)"),
                        ("bundle_pytorch", "PyTorch fp32, vocabulary pruned" if pruning else "PyTorch fp32"),
                        ("onnx_fp32", "ONNX fp32"), ("onnx_int8", "ONNX int8 (dynamic)")):
         if key in sizes:
             ratio = f"{sizes[key] / base:.2f}" if base else "-"
-            lines.append(f"| {label} | {_mb(sizes[key])} | {ratio} |")
+            vs_teacher = f"{sizes[key] / teacher_size:.2f}" if teacher_size else "-"
+            lines.append(f"| {label} | {_mb(sizes[key])} | {ratio} | {vs_teacher} |")
     lines += ["", f"ONNX checks against PyTorch: {checks or 'none'}.", "", *latency_section(card)]
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from kdnas.compress.prune_vocab import PRUNING_FILE
 from kdnas.errors import ConfigError
 from kdnas.models.encoder import load_frozen_encoder
 from kdnas.models.teacher import Teacher
@@ -63,14 +64,19 @@ def load_student(student_dir: Path, teacher: Teacher) -> tuple[PreTrainedModel, 
 def check_tokenizer(
     student_dir: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, teacher: Teacher
 ) -> None:
-    """The student must read the teacher's token ids: same vocabulary size, same ids for a probe text.
+    """The student must read the teacher's token ids: same vocabulary size, same ids for a probe text (for a
+    vocabulary-pruned student, which renumbers the pieces it keeps: the same pieces).
 
     Raises:
         ConfigError: they differ, or the student's embedding matrix is smaller than its tokenizer.
     """
     s_ids = tokenizer(PROBE_TEXT)["input_ids"]
     t_ids = teacher.tokenizer(PROBE_TEXT)["input_ids"]
-    if len(tokenizer) != len(teacher.tokenizer) or s_ids != t_ids:
+    if (student_dir / PRUNING_FILE).is_file():  # a vocabulary-pruned copy: other ids, the teacher's pieces
+        same = tokenizer.convert_ids_to_tokens(s_ids) == teacher.tokenizer.convert_ids_to_tokens(t_ids)
+    else:
+        same = len(tokenizer) == len(teacher.tokenizer) and s_ids == t_ids
+    if not same:
         raise ConfigError(
             f"student={student_dir}: its tokenizer does not match the teacher's (teacher={teacher.name}: "
             f"{len(teacher.tokenizer)} tokens, student: {len(tokenizer)}; probe ids "

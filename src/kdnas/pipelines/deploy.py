@@ -31,8 +31,8 @@ def searched_budget(student_dir: Path, fallback: LatencyBudget) -> tuple[Latency
         fields = {f.name for f in dataclasses.fields(LatencyBudget)}
         values = {k: v for k, v in recorded.items() if k in fields}
         values["profile"] = LatencyProfile(**dict(values.get("profile") or {}))
-        return LatencyBudget(**values), "searched for (kdnas_arch.yaml)"
-    return fallback, "the latency_budget config (no search recorded)"
+        return LatencyBudget(**values), "recorded by its search in kdnas_arch.yaml"
+    return fallback, "from the latency_budget config (no search recorded)"
 
 
 def deploy_student(student_dir: Path, out_dir: Path, teacher: Teacher, corpus: Corpus | None, cfg: DictConfig
