@@ -129,7 +129,7 @@ class SearchOutputs:
 
 def read_candidates(path: str | Path) -> pd.DataFrame:
     """``candidates.csv`` as a DataFrame in evaluation order, with ``architecture`` and ``quality`` added."""
-    df = pd.read_csv(path, dtype={"arch_id": str, "status": str, "source": str, "hidden_act": str})
+    df = pd.read_csv(path, dtype={"arch_id": str, "status": str, "source": str, "hidden_act": str, "reason": str})
     for col in COLUMNS:  # tolerate tables written by older versions
         if col not in df.columns:
             df[col] = np.nan
