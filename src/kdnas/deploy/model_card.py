@@ -65,6 +65,22 @@ def latency_section(card: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _measured_forms(card: dict[str, Any], report: dict[str, Any] | None, pruned: bool
+                    ) -> dict[str, tuple[float | None, float | None]]:
+    """``form -> (speed-up, retention)`` from the report (and the card for the bundle's own PyTorch model)."""
+    out: dict[str, tuple[float | None, float | None]] = {"teacher_fp32": (1.0, 1.0)}
+    bundle_speedup = card["fixed_length"]["speedup"]
+    out["bundle_pytorch"] = (bundle_speedup, None)
+    if report:
+        cpu = report.get("latency", {}).get("cpu", {})
+        out["student_fp32"] = (cpu.get("speedup"), report.get("retention", {}).get("macro"))
+        if pruned and report.get("pruned"):
+            out["bundle_pytorch"] = (bundle_speedup, report["pruned"].get("retention", {}).get("macro"))
+        elif not pruned:
+            out["bundle_pytorch"] = (bundle_speedup, report.get("retention", {}).get("macro"))
+    return out
+
+
 def model_card(teacher: Teacher, config: PretrainedConfig, card: dict[str, Any], onnx: dict[str, Any],
                sizes: dict[str, int], pruning: dict[str, Any] | None, report: dict[str, Any] | None) -> str:
     """The whole ``README.md``."""
@@ -87,15 +103,21 @@ def model_card(teacher: Teacher, config: PretrainedConfig, card: dict[str, Any],
                   f"**{retention.get('macro', float('nan')):.3f}** ({report.get('data', {}).get('corpus', '?')}, "
                   "held-out split; see `report.json` of the evaluation run).", ""]
     checks = ", ".join(f"{k} {'passed' if onnx[k]['passed'] else 'FAILED'}" for k in ("fp32", "int8") if k in onnx)
-    lines += ["## Forms", "", "| form | size on disk | vs the student's fp32 weights | vs the teacher's fp32 weights |",
-              "|---|---|---|---|"]
+    lines += ["## Forms", "", "| form | size on disk | vs the student's fp32 weights | vs the teacher's fp32 weights | "
+              "speed-up beside the teacher | retention (macro) |", "|---|---|---|---|---|---|"]
     base, teacher_size = sizes.get("student_fp32") or 0, sizes.get("teacher_fp32") or 0
+    measured = _measured_forms(card, report, pruning is not None)
     for key, label in (("teacher_fp32", "teacher, PyTorch fp32"), ("student_fp32", "PyTorch fp32 (trained student)"),
                        ("bundle_pytorch", "PyTorch fp32, vocabulary pruned" if pruning else "PyTorch fp32"),
                        ("onnx_fp32", "ONNX fp32"), ("onnx_int8", "ONNX int8 (dynamic)")):
         if key in sizes:
             ratio = f"{sizes[key] / base:.2f}" if base else "-"
             vs_teacher = f"{sizes[key] / teacher_size:.2f}" if teacher_size else "-"
-            lines.append(f"| {label} | {_mb(sizes[key])} | {ratio} | {vs_teacher} |")
+            speedup, kept = measured.get(key, (None, None))
+            lines.append(f"| {label} | {_mb(sizes[key])} | {ratio} | {vs_teacher} | "
+                         f"{'-' if speedup is None else f'{speedup:.2f}x'} | {'-' if kept is None else f'{kept:.3f}'} |")
+    lines += ["", "Speed-ups and retention come from the evaluation report when it measured that form, else (speed-up "
+              "of the bundle's PyTorch model) from the latency card below; `evaluate.py student=BUNDLE onnx=true` "
+              "scores the ONNX forms."]
     lines += ["", f"ONNX checks against PyTorch: {checks or 'none'}.", "", *latency_section(card)]
     return "\n".join(lines) + "\n"
