@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 from kdnas.compress.prune_vocab import prune_vocabulary, weights_bytes
 from kdnas.deploy.latency_card import latency_card
 from kdnas.deploy.model_card import model_card
@@ -35,7 +37,7 @@ from kdnas.models.sentence_transformers import write_sentence_transformers_files
 from kdnas.models.teacher import Teacher
 from kdnas.utils.io import write_json, write_text
 
-__all__ = ["CHECK_FILENAME", "BundleSettings", "all_passed", "build_bundle", "export_student"]
+__all__ = ["CHECK_FILENAME", "BundleSettings", "all_passed", "build_bundle", "export_model", "export_student"]
 log = logging.getLogger(__name__)
 
 #: The fidelity report written next to the ONNX files.
@@ -122,7 +124,14 @@ def export_student(
     for name in _COPIED:
         if (student_dir / name).is_file() and student_dir.resolve() != out_dir.resolve():
             shutil.copyfile(student_dir / name, out_dir / name)
+    return export_model(model, tokenizer, out_dir, int8=int8, opset=opset, per_channel=per_channel, strict=strict,
+                        source=student_dir)
 
+
+def export_model(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out_dir: Path, int8: bool = True, *, opset: int = DEFAULT_OPSET,
+                 per_channel: bool = True, strict: bool = False, source: Path | None = None) -> dict[str, Any]:
+    """The ONNX part of :func:`export_student` for a loaded model and tokenizer (``source``: where it came from)."""
+    student_dir = source if source is not None else out_dir
     fp32_path, int8_path = onnx_paths(out_dir)
     export_onnx(model, fp32_path, opset=opset)
     result: dict[str, Any] = {
@@ -203,10 +212,10 @@ def build_bundle(
         write_sentence_transformers_files(out_dir, teacher.prompts, teacher.normalize)
     if (student_dir / "kdnas_arch.yaml").is_file():
         shutil.copyfile(student_dir / "kdnas_arch.yaml", out_dir / "kdnas_arch.yaml")
-    onnx = export_student(out_dir, out_dir, int8=settings.int8, opset=settings.opset,
-                          per_channel=settings.per_channel, strict=settings.strict)
-    model = AutoModel.from_pretrained(out_dir).eval()
+    model = AutoModel.from_pretrained(out_dir).eval()  # loaded once: exported, then timed
     tokenizer = AutoTokenizer.from_pretrained(out_dir)
+    onnx = export_model(model, tokenizer, out_dir, int8=settings.int8, opset=settings.opset,
+                        per_channel=settings.per_channel, strict=settings.strict)
     lengths = [len(ids) for ids in tokenizer([teacher.text_prefix + t for t in real_texts[: settings.real_texts]],
                                              truncation=True, max_length=profile.seq_len)["input_ids"]]
     real_len = int(statistics.median(lengths)) if lengths and settings.real_texts else None

@@ -93,19 +93,17 @@ def write_candidates_csv(path: Path, candidates: Sequence[Candidate]) -> None:
 def measurement_from_row(row: Mapping[str, Any]) -> Measurement:
     """A :class:`Measurement` back from a ``candidates.csv`` row (blank numbers are NaN)."""
 
-    def num(key: str) -> float:
+    def num(key: str, blank: float = math.nan) -> float:
         value = row.get(key)
-        return math.nan if value in (None, "") else float(value)  # type: ignore[arg-type]
+        return blank if value in (None, "") else float(value)  # type: ignore[arg-type]
 
     arch = ArchSpec.from_dict({k: (row[k] if k == "hidden_act" else int(row[k])) for k in FIELDS})
     status = "failed" if row.get("status") == "failed" else "ok"
-    return Measurement(arch, status, reason=str(row.get("reason") or ""),
-                       parameters=int(num("parameters")) if math.isfinite(num("parameters")) else 0,
-                       parameters_without_embeddings=int(num("parameters_without_embeddings"))
-                       if math.isfinite(num("parameters_without_embeddings")) else 0,
+    return Measurement(arch, status, reason=str(row.get("reason") or ""), parameters=int(num("parameters", 0)),
+                       parameters_without_embeddings=int(num("parameters_without_embeddings", 0)),
                        loss=num("loss"), latency_median_ms=num("latency_median_ms"),
                        latency_p90_ms=num("latency_p90_ms"), latency_cv=num("latency_cv"),
-                       wall_seconds=num("wall_seconds") if math.isfinite(num("wall_seconds")) else 0.0)
+                       wall_seconds=num("wall_seconds", 0.0))
 
 
 def rank_order(rewards: Sequence[float], losses: Sequence[float]) -> list[int]:

@@ -193,7 +193,8 @@ class Controller(ABC):
         if not ok:
             return None, None
         glob = max(ok, key=lambda o: o.reward).arch
-        last = [o for o in ok if o.episode == self.episode - 1]
+        previous = self.episode - 1
+        last = [o for o in ok if o.episode == previous]
         prev = max(last, key=lambda o: o.reward).arch if last else None
         return prev, glob
 

@@ -8,6 +8,7 @@ anything runs); ranges are checked by :func:`check_search_settings` and by the c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import II
@@ -43,15 +44,15 @@ class SearchSettings:
 MINIMUMS = {"episodes": 0, "candidates_per_episode": 1, "pool_size": 1, "proxy_steps": 1, "teacher_shaped_seeds": 0}
 
 
-def check_search_settings(settings: object) -> None:
-    """Ranges the types cannot express. Raises :class:`ConfigError` naming ``search.<key>``."""
+def check_search_settings(settings: Any) -> None:
+    """Ranges the types cannot express (``settings``: the composed ``search`` node). Raises :class:`ConfigError`
+    naming ``search.<key>``."""
     for key, minimum in MINIMUMS.items():
-        value = getattr(settings, key)
+        value = settings[key]
         if value < minimum:
             raise ConfigError(f"search.{key}={value!r}: must be an integer >= {minimum}")
-    lease = getattr(settings, "lease_seconds", 1.0)
-    if lease <= 0:
-        raise ConfigError(f"search.lease_seconds={lease!r}: must be a positive number of seconds")
+    if settings.lease_seconds <= 0:
+        raise ConfigError(f"search.lease_seconds={settings.lease_seconds!r}: must be a positive number of seconds")
 
 
 def register(cs: ConfigStore) -> None:
