@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     teacher = load_me5_small_teacher()
-    corpus = load_gettext_corpus(max_texts={"train": 2000, "proxy": 2000, "validation": 200, "test": 200})
+    corpus = load_gettext_corpus(max_texts={"train": 2000, "proxy": 2000, "validation": 200, "dev": 200, "test": 200})
     dm = DistillDataModule(corpus, teacher.tokenizer, teacher.text_prefix, args.max_length, args.batch_size,
                            train_split="proxy")
     split = dm.split("train")

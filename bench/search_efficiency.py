@@ -55,7 +55,7 @@ def part1(args: argparse.Namespace, work: Path) -> None:
     store = work / "store.sqlite"
     common = ["logger=none", f"search.episodes={args.episodes}", f"search.candidates_per_episode={args.k}",
               f"search.proxy_steps={args.proxy_steps}", f"search.shared_store={store}",
-              "data.corpus.max_texts={train: null, proxy: 1500, validation: 600, test: null}"]
+              "data.corpus.max_texts={train: null, proxy: 1500, validation: 600, dev: null, test: null}"]
     curves: dict[str, list[list[float]]] = {"lstm": [], "random": []}
     started = time.time()
     for seed in range(args.seeds):
@@ -87,7 +87,7 @@ def part2(args: argparse.Namespace, work: Path) -> None:
     from kdnas.pipelines.common import load_corpus, load_teacher, make_datamodule
     from kdnas.pipelines.search import teacher_caches
 
-    cfg = config(["data.corpus.max_texts={train: null, proxy: 1500, validation: 600, test: null}"], work / "p2")
+    cfg = config(["data.corpus.max_texts={train: null, proxy: 1500, validation: 600, dev: null, test: null}"], work / "p2")
     teacher, corpus = load_teacher(cfg), load_corpus(cfg)
     forwards = [0]  # teacher forward passes, counted by a hook: caching the states must make them 0
     teacher.model.register_forward_hook(lambda *_: forwards.__setitem__(0, forwards[0] + 1))

@@ -54,7 +54,7 @@ def test_teacher(value: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", values("data"))
 def test_data(value: str, tiny_teacher, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    small = "{train: 50, proxy: 20, validation: 20, test: 20}"
+    small = "{train: 50, proxy: 20, validation: 20, dev: 20, test: 20}"
     overrides = [f"data={value}", f"data.corpus.max_texts={small}"]
     if value == "text_files":
         text = tmp_path / "corpus.txt"

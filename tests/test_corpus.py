@@ -242,10 +242,10 @@ def test_gettext_bad_settings(locale_dir: Path, cache: Path) -> None:
         load_gettext_corpus(str(locale_dir), fractions={"train": 0.9, "test": 0.1})
     with pytest.raises(ConfigError, match=r"data\.fractions.*sum to 1"):
         load_gettext_corpus(
-            str(locale_dir), fractions={"train": 0.9, "proxy": 0.1, "validation": 0.1, "test": 0.1}
+            str(locale_dir), fractions={"train": 0.9, "proxy": 0.1, "validation": 0.1, "dev": 0.1, "test": 0.1}
         )
     with pytest.raises(ConfigError, match=r"data\.max_texts"):
-        load_gettext_corpus(str(locale_dir), max_texts={"dev": 10})
+        load_gettext_corpus(str(locale_dir), max_texts={"devel": 10})
 
 
 def test_gettext_cache_is_reused(locale_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kdnas.data.corpus import Corpus, CorpusSplit, TranslationPair
+from kdnas.data.corpus import SPLITS, Corpus, CorpusSplit, TranslationPair
 from kdnas.data.datamodule import DistillDataModule, tokenize_texts
 from kdnas.errors import ConfigError
 
@@ -20,7 +20,7 @@ PAIRS = [
 def corpus(pairs: list[TranslationPair]) -> Corpus:
     texts = list(dict.fromkeys(s for p in pairs for s in (p.source, p.translation))) or ["only text"]
     split = CorpusSplit(texts, list(pairs))
-    return Corpus("toy", {name: split for name in ("train", "proxy", "validation", "test")})
+    return Corpus("toy", {name: split for name in SPLITS})
 
 
 def test_paired_batches_put_sources_then_their_translations(tiny_teacher) -> None:  # type: ignore[no-untyped-def]

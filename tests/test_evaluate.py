@@ -48,7 +48,7 @@ def unit_rows(n: int, d: int, seed: int) -> np.ndarray:
 def corpus() -> Corpus:
     from kdnas.data.gettext import load_gettext_corpus
 
-    return load_gettext_corpus(max_texts={"train": 2500, "proxy": 50, "validation": 50, "test": 1500})
+    return load_gettext_corpus(max_texts={"train": 2500, "proxy": 50, "validation": 50, "dev": 50, "test": 1500})
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """The corpus abstraction every data source produces.
 
-A :class:`Corpus` holds four disjoint splits. ``train`` feeds full distillation, ``proxy`` the short
-distillations of the search, ``validation`` the validation loss (and the proxy reward), ``test`` the
-evaluation. Sources with translations (gettext catalogs) also keep ``(English, translation, language)``
+A :class:`Corpus` holds five disjoint splits. ``train`` feeds full distillation, ``proxy`` the short
+distillations of the search, ``validation`` the validation loss (and the proxy reward). ``dev`` is where
+every choice is made (levers, proxy settings, the recipe, thresholds); ``test`` is read once, for the final
+reports only, so no choice is tuned on it. Sources with translations (gettext catalogs) also keep ``(English, translation, language)``
 pairs per split, for cross-lingual evaluation; they split by English source string so that no sentence
 or any of its translations appears in two splits.
 """
@@ -13,7 +14,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-SPLITS: tuple[str, ...] = ("train", "proxy", "validation", "test")
+SPLITS: tuple[str, ...] = ("train", "proxy", "validation", "dev", "test")
 
 
 @dataclass(frozen=True)

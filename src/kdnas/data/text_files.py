@@ -18,23 +18,28 @@ from kdnas.data.corpus import SPLITS, Corpus, CorpusSplit, split_of
 from kdnas.errors import ConfigError
 from kdnas.utils.checks import is_int
 
-# train feeds full distillation; proxy the search's short distillations; validation the proxy reward.
-DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.8, "proxy": 0.05, "validation": 0.05, "test": 0.1}
+# train feeds full distillation; proxy the search's short distillations; validation the proxy reward;
+# dev every choice; test the final reports only.
+DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.75, "proxy": 0.05, "validation": 0.05, "dev": 0.05, "test": 0.1}
 
 
-def check_fractions(fractions: Mapping[str, float] | None, key: str = "data.fractions") -> dict[str, float]:
-    """Validate split shares (every split named, none negative, sum 1); ``None`` gives the defaults.
+def check_fractions(
+    fractions: Mapping[str, float] | None,
+    key: str = "data.fractions",
+    default: Mapping[str, float] = DEFAULT_FRACTIONS,
+) -> dict[str, float]:
+    """Validate split shares (every split named, none negative, sum 1); ``None`` gives ``default``.
 
     The result is ordered as :data:`SPLITS`, so ``split_of`` assigns the same way whatever order the
     user wrote the shares in.
     """
     if fractions is None:
-        return dict(DEFAULT_FRACTIONS)
+        return {s: float(default[s]) for s in SPLITS}
     given = {str(k): v for k, v in dict(fractions).items()}
     if set(given) != set(SPLITS):
         raise ConfigError(
             f"{key} must give a share for exactly the splits {list(SPLITS)}, got {sorted(given)}; "
-            f"e.g. {key}={DEFAULT_FRACTIONS}"
+            f"e.g. {key}={dict(default)}"
         )
     try:
         shares = {s: float(given[s]) for s in SPLITS}

@@ -19,6 +19,8 @@ from kdnas.data.gettext.splits import build_split, drop_cross_split_texts, group
 from kdnas.data.text_files import check_fractions, check_max_texts
 from kdnas.errors import ConfigError
 
+# Share of English sources per split: dev and test each get a tenth (more pairs for the cross-lingual tasks).
+GETTEXT_FRACTIONS: dict[str, float] = {"train": 0.7, "proxy": 0.05, "validation": 0.05, "dev": 0.1, "test": 0.1}
 # Fewer pairs than this is too little to distil on or evaluate with.
 MIN_PAIRS = 200
 # Debian packages whose catalogs bring the most sentence-length strings in the most languages.
@@ -76,8 +78,8 @@ def load_gettext_corpus(
         locale_dir: directory of ``<language>/LC_MESSAGES/*.mo`` catalogs.
         min_words: drop English sources with fewer words.
         max_chars: drop sources and translations longer than this.
-        fractions: share of English sources per split (default train .8, proxy .05, validation .05,
-            test .1).
+        fractions: share of English sources per split (default :data:`GETTEXT_FRACTIONS`: train .7,
+            proxy .05, validation .05, dev .1, test .1).
         max_texts: cap on the texts per split (``None``, or a split left out: no cap), filled with whole
             source groups (a source and all its translations) drawn with ``seed``, so pairs stay complete.
         languages: keep only these locale names (e.g. ``["fr", "zh_CN"]``); ``None`` keeps all.
@@ -88,7 +90,7 @@ def load_gettext_corpus(
     Raises:
         ConfigError: a bad setting, or too little translated text under ``locale_dir``.
     """
-    shares = check_fractions(fractions)
+    shares = check_fractions(fractions, default=GETTEXT_FRACTIONS)
     caps = check_max_texts(max_texts)
     if min_words < 1 or max_chars < 1:
         raise ConfigError(f"data.min_words and data.max_chars must be >= 1, got {min_words} and {max_chars}")
