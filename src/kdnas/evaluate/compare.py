@@ -11,6 +11,12 @@ against it: the student itself, its vocabulary-pruned copy, its ONNX export::
 
 Latency: :func:`~kdnas.latency.measure.measure_pair` (interleaved, so the speed-up is a ratio measured side
 by side) under the budget's profile, and on the other device as well when one is usable.
+
+Beside retention (student / teacher), every student gets: gain retention over its own architecture untrained
+and teacher-initialised but not distilled (:mod:`kdnas.evaluate.baselines`), measured on the same texts; the
+task-agnostic agreement with the teacher (:mod:`kdnas.evaluate.agreement`) in and out of domain; the worst
+language per task; and bootstrap intervals, paired over the same resampled sentences, for every score,
+ratio and speed-up (:mod:`kdnas.evaluate.intervals`).
 """
 
 from __future__ import annotations
@@ -23,15 +29,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+import numpy as np
 import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from kdnas.compress.prune_vocab import prune_vocabulary
 from kdnas.data.corpus import Corpus
+from kdnas.evaluate.agreement import agreement
+from kdnas.evaluate.baselines import arch_of, build_baseline
 from kdnas.evaluate.facts import directory_facts, environment, teacher_facts
-from kdnas.evaluate.retention import retention, size_ratios
-from kdnas.evaluate.suite import EvalSuite
+from kdnas.evaluate.intervals import relative_intervals, resample, score_intervals, speedup_interval
+from kdnas.evaluate.retention import gain_retention, language_summary, retention, size_ratios
+from kdnas.evaluate.suite import EvalSuite, macro_tasks
 from kdnas.latency.measure import measure_pair
 from kdnas.latency.profile import LatencyProfile
 from kdnas.models.encoder import load_frozen_encoder
@@ -91,6 +101,9 @@ class Comparison:
         log.info("evaluation plan: %s", self.plan.describe())
         self.teacher_facts = teacher_facts(teacher)
         self._teacher_scores: dict[str, Any] | None = None
+        self._items: dict[str, dict[str, dict[str, np.ndarray]]] = {}  # label -> task -> language -> per item
+        self._agreement_rows: dict[str, dict[str, np.ndarray]] = {}  # label -> domain -> (texts, H)
+        self._baselines: dict[str, dict[str, dict[str, Any]]] = {}  # arch id -> baseline -> its scores
 
     @property
     def teacher_scores(self) -> dict[str, Any]:
@@ -106,17 +119,27 @@ class Comparison:
 
         ``model``: a Hugging Face encoder, or any module that behaves as one (``config``, a forward returning
         ``last_hidden_state``), such as :class:`kdnas.deploy.onnx_encoder.OnnxEncoder`.
+        The per-item scores (for intervals) and the agreement texts' embeddings are kept under ``label``.
         """
         started = time.perf_counter()
         encoder = cast(PreTrainedModel, model)  # duck-typed: see above
-        result = (suite or self.suite).run(encoder, tokenizer, self.teacher.text_prefix, plan=self.plan)
+        embedding: dict[str, np.ndarray] = {}
+        result = (suite or self.suite).run(
+            encoder, tokenizer, self.teacher.text_prefix, plan=self.plan, embeddings_out=embedding
+        )
+        self._items[label] = result.pop("items")
+        self._agreement_rows[label] = {
+            domain: np.stack([embedding[t] for t in texts]) for domain, texts in self.plan.agreement.items()
+        }
         log.info("%s: macro %.4f (%.1f s)", label, result["macro"] or float("nan"), time.perf_counter() - started)
         return result
 
     def timed_pair(self, student: nn.Module, **profile_changes: Any) -> dict[str, Any]:
         """Student and teacher timed side by side under the budget's profile with ``profile_changes``."""
         profile = dataclasses.replace(self.profile, **profile_changes)
-        return measure_pair(student, self.teacher.model, profile).to_dict()
+        pair = measure_pair(student, self.teacher.model, profile)
+        ci = speedup_interval(pair.student.samples_ms, pair.teacher.samples_ms, max(self.suite.bootstrap, 1), self.suite.seed)
+        return {**pair.to_dict(), "speedup_ci": ci if self.suite.bootstrap else None}
 
     def latency(self, student: nn.Module) -> dict[str, Any]:
         """:meth:`timed_pair` on every device of :func:`latency_profiles`, and ``budget``: whether it is met."""
@@ -145,12 +168,63 @@ class Comparison:
         latency = self.latency(model)
         teacher_scores = self.teacher_scores
         scores = self.score(label, model, tokenizer)
+        bases = self.baseline_scores(model)
+        kept = retention(scores, teacher_scores)
         return {
             "student": facts,
             "ratios": size_ratios(facts, self.teacher_facts),
             "latency": latency,
             "scores": scores,
-            "retention": retention(scores, teacher_scores),
+            "retention": kept,
+            "languages": language_summary(kept["per_language"]),
+            "baselines": {
+                name: {
+                    "scores": base,
+                    "gain": gain_retention(scores, teacher_scores, base),
+                    "agreement": self.agreement(name),
+                }
+                for name, base in bases.items()
+            },
+            "agreement": self.agreement(label),
+            "intervals": self.intervals(label, list(bases)),
+        }
+
+    def baseline_scores(self, model: PreTrainedModel) -> dict[str, dict[str, Any]]:
+        """The suite's baselines for ``model``'s architecture, scored once per architecture (labels ``base:<name>``)."""
+        arch = arch_of(model)
+        if arch.arch_id not in self._baselines:
+            scored: dict[str, dict[str, Any]] = {}
+            for name in self.suite.baselines:
+                base = build_baseline(name, arch, self.teacher.model, seed=self.suite.seed)
+                scored[name] = self.score(f"base:{name}", base, self.teacher.tokenizer)
+                del base
+            self._baselines[arch.arch_id] = scored
+        return self._baselines[arch.arch_id]
+
+    def agreement(self, label: str) -> dict[str, Any]:
+        """Neighbourhood agreement and linear CKA of ``label``'s embeddings with the teacher's, per domain."""
+        self.teacher_scores  # noqa: B018 - the teacher's embeddings are kept when it is scored
+        key = label if label in self._agreement_rows else f"base:{label}"
+        teacher, student = self._agreement_rows["teacher"], self._agreement_rows[key]
+        s = self.suite
+        return {domain: agreement(teacher[domain], student[domain], s.agreement_k, s.bootstrap, s.seed) for domain in teacher}
+
+    def intervals(self, label: str, baselines: list[str]) -> dict[str, Any]:
+        """Bootstrap intervals (paired over the same resampled sentences) of ``label``'s scores and ratios.
+
+        ``{"scores": {model: ...}, "retention": ..., "gain": {baseline: ...}}``, or ``{}`` with ``eval.bootstrap=0``.
+        """
+        if not self.suite.bootstrap:
+            return {}
+        models = {"teacher": self._items["teacher"], "student": self._items[label]}
+        models.update({name: self._items[f"base:{name}"] for name in baselines})
+        reps = resample(models, macro_tasks(self.suite.tasks), self.suite.bootstrap, self.suite.seed)
+        return {
+            "confidence": 0.95,
+            "resamples": self.suite.bootstrap,
+            "scores": {name: score_intervals(rep) for name, rep in reps.items()},
+            "retention": relative_intervals(reps["student"], reps["teacher"]),
+            "gain": {name: relative_intervals(reps["student"], reps["teacher"], reps[name]) for name in baselines},
         }
 
     def pruned(self, student_dir: Path, out_dir: Path, min_count: int = 1) -> dict[str, Any]:
@@ -176,6 +250,10 @@ class Comparison:
             "latency": student["latency"],
             "scores": {"teacher": self.teacher_scores, "student": student["scores"]},
             "retention": student["retention"],
+            "languages": student["languages"],
+            "baselines": student["baselines"],
+            "agreement": student["agreement"],
+            "intervals": student["intervals"],
             "data": {"corpus": self.corpus.name, "split_sizes": self.corpus.sizes(), "plan": self.plan.describe()},
             "suite": self.suite.settings(),
             "environment": environment(),

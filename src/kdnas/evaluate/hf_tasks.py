@@ -135,12 +135,11 @@ def score_hub_task(
         )
 
     head = train_probe(features(plan.train), plan.train.labels, plan.task.num_labels, max_iter=max_iter, l2=l2)
-    per_language = {
-        lang: {"accuracy": float(np.mean(head.predict(features(data)) == data.labels)), "n_test": len(data.labels)}
-        for lang, data in plan.test.items()
-    }
+    items = {lang: (head.predict(features(data)) == data.labels).astype(np.float64) for lang, data in plan.test.items()}
+    per_language = {lang: {"accuracy": float(hits.mean()), "n_test": len(hits)} for lang, hits in items.items()}
     return {
         "per_language": per_language,
+        "items": items,
         "macro": float(np.mean([r["accuracy"] for r in per_language.values()])) if per_language else None,
         "n_train": len(plan.train.labels),
         "train_language": plan.task.train_language,

@@ -139,7 +139,7 @@ def score_langid(
     languages = plan.languages
     result: dict[str, object] = {"skipped": dict(plan.skipped), "languages": languages}
     if len(languages) < 2:
-        return {**result, "per_language": {}, "accuracy": None, "macro": None, "n_train": 0, "n_test": 0}
+        return {**result, "per_language": {}, "items": {}, "accuracy": None, "macro": None, "n_train": 0, "n_test": 0}
     x_train, y_train = _stack(plan.train, languages, embedding)
     x_test, y_test = _stack(plan.test, languages, embedding)
     probe = train_probe(x_train, y_train, len(languages), max_iter=max_iter, l2=l2)
@@ -151,6 +151,7 @@ def score_langid(
     return {
         **result,
         "per_language": per_language,
+        "items": {lang: correct[y_test == k].astype(np.float64) for k, lang in enumerate(languages)},
         "accuracy": float(correct.mean()),
         "macro": float(np.mean([r["accuracy"] for r in per_language.values()])),
         "n_train": len(y_train),

@@ -21,18 +21,25 @@ class EvalPlan:
     retrieval: RetrievalPlan | None = None
     langid: LangIdPlan | None = None
     hub: dict[str, HubTaskPlan] = field(default_factory=dict)
+    ood_retrieval: RetrievalPlan | None = None  # the out-of-domain set's pairs
+    #: domain (``in_domain``, ``out_of_domain``) -> the texts the task-agnostic agreement scores are computed on
+    agreement: dict[str, list[str]] = field(default_factory=dict)
+    split: str = "test"  # the corpus split the corpus tasks are scored on
+    ood_info: dict[str, Any] = field(default_factory=dict)  # where the out-of-domain set came from
 
     def texts(self) -> list[str]:
         """The union of every task's texts, each once, in a stable order."""
         out: dict[str, None] = {}
-        for part in (self.retrieval, self.langid, *self.hub.values()):
+        for part in (self.retrieval, self.langid, self.ood_retrieval, *self.hub.values()):
             if part is not None:
                 out.update(dict.fromkeys(part.texts()))
+        for texts in self.agreement.values():
+            out.update(dict.fromkeys(texts))
         return list(out)
 
     def describe(self) -> dict[str, Any]:
         """Sizes and the chosen languages, for reports."""
-        info: dict[str, Any] = {"texts": len(self.texts())}
+        info: dict[str, Any] = {"texts": len(self.texts()), "split": self.split}
         if self.retrieval is not None:
             info["retrieval"] = {
                 "languages": {lang: len(p) for lang, p in self.retrieval.samples.items()},
@@ -45,6 +52,14 @@ class EvalPlan:
                 "test": sum(len(t) for t in self.langid.test.values()),
                 "skipped": dict(self.langid.skipped),
             }
+        if self.ood_retrieval is not None:
+            info["ood_retrieval"] = {
+                "languages": {lang: len(p) for lang, p in self.ood_retrieval.samples.items()},
+                "skipped": dict(self.ood_retrieval.skipped),
+                **self.ood_info,
+            }
+        if self.agreement:
+            info["agreement"] = {domain: len(texts) for domain, texts in self.agreement.items()}
         for name, hub in self.hub.items():
             info[name] = {"train": len(hub.train.labels), "test": {k: len(v.labels) for k, v in hub.test.items()}}
         return info

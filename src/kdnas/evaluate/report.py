@@ -20,6 +20,7 @@ from kdnas.utils.io import write_text
 
 TASK_TITLES = {
     "retrieval": "Cross-lingual retrieval (precision@1, mean of en→xx and xx→en)",
+    "ood_retrieval": "Out-of-domain cross-lingual retrieval (other software's translations, precision@1)",
     "langid": "Language identification (linear probe accuracy)",
     "xnli": "XNLI (zero-shot from English, frozen encoder + logistic head, accuracy)",
     "pawsx": "PAWS-X (zero-shot from English, frozen encoder + logistic head, accuracy)",
@@ -71,6 +72,19 @@ def _ratio(value: float | None, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _ci(ci: Sequence[float] | None, digits: int = 3) -> str:
+    return "" if not ci else f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def _get(tree: Any, *keys: str) -> Any:
+    """``tree[k1][k2]...``, or ``None`` where a level is missing."""
+    for key in keys:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -94,14 +108,15 @@ def _summary(report: dict[str, Any]) -> list[str]:
         p = pair["teacher"]["profile"]
         label = f"latency {device} (median ms; batch {p['batch_size']}, {p['seq_len']} tokens, {p['threads']} thread(s))"
         rows.append([label, _num(pair["teacher"]["median_ms"], 2), _num(pair["student"]["median_ms"], 2),
-                     f"speed-up {pair['speedup']:.2f}x"])  # fmt: skip
+                     f"speed-up {pair['speedup']:.2f}x{_ci(pair.get('speedup_ci'), 2)}"])  # fmt: skip
     scores, retention = report["scores"], report["retention"]
+    ci = report.get("intervals") or {}
     for task in scores["teacher"]["tasks"]:
         rows.append([f"{task} (macro)", _num(scores["teacher"]["tasks"][task].get("macro")),
                      _num(scores["student"]["tasks"].get(task, {}).get("macro")),
-                     f"retention {_ratio(retention['tasks'].get(task))}"])  # fmt: skip
-    rows.append(["**macro over tasks**", _num(scores["teacher"]["macro"]), _num(scores["student"]["macro"]),
-                 f"**retention {_ratio(retention['macro'])}**"])  # fmt: skip
+                     f"retention {_ratio(retention['tasks'].get(task))}{_ci(_get(ci, 'retention', 'tasks', task, 'macro'))}"])  # fmt: skip
+    rows.append(["**macro over in-domain tasks**", _num(scores["teacher"]["macro"]), _num(scores["student"]["macro"]),
+                 f"**retention {_ratio(retention['macro'])}**{_ci(_get(ci, 'retention', 'macro'))}"])  # fmt: skip
     lines = ["## Summary", ""]
     lines += _table(["", "teacher", "student", "student / teacher"], rows)
     budget = report["latency"].get("budget")
@@ -114,6 +129,74 @@ def _summary(report: dict[str, Any]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _baselines(report: dict[str, Any]) -> list[str]:
+    """Scores beside the student's own architecture undistilled, and the gain retention over each."""
+    bases = report.get("baselines") or {}
+    if not bases:
+        return []
+    ci = report.get("intervals") or {}
+    scores = report["scores"]
+    names = list(bases)
+    header = ["", "teacher", "student", *names, *(f"gain over {n}" for n in names)]
+
+    def row(label: str, pick: Any, gain_key: tuple[str, ...]) -> list[str]:
+        point_key = gain_key[:2] if gain_key[0] == "tasks" else gain_key  # points: tasks.<t>; intervals: tasks.<t>.macro
+        gains = [f"{_ratio(_get(bases[n]['gain'], *point_key))}{_ci(_get(ci, 'gain', n, *gain_key))}" for n in names]
+        return [label, _num(pick(scores["teacher"])), _num(pick(scores["student"])),
+                *(_num(pick(bases[n]["scores"])) for n in names), *gains]  # fmt: skip
+
+    rows = [row(f"{task} (macro)", lambda r, t=task: _get(r, "tasks", t, "macro"), ("tasks", task, "macro"))
+            for task in scores["teacher"]["tasks"]]  # fmt: skip
+    rows.append(row("macro over in-domain tasks", lambda r: r.get("macro"), ("macro",)))
+    lines = ["## Against the undistilled architecture", ""]
+    lines += _table(header, rows)
+    lines += [
+        "Gain retention = (student - base) / (teacher - base): the share of the teacher's lead over the base that "
+        "distillation recovered (0: no better than the base; 1: as good as the teacher). `untrained`: the student's "
+        "architecture with random weights (what the shared tokenizer alone gives); `teacher_init`: sliced from the "
+        "teacher, not distilled. Bases are scored on the same texts in the same run.",
+        "",
+    ]
+    return lines
+
+
+def _agreement(report: dict[str, Any]) -> list[str]:
+    """Task-agnostic agreement with the teacher, per domain, for the student and the baselines."""
+    own = report.get("agreement") or {}
+    if not own:
+        return []
+    models = {"student": own, **{n: b.get("agreement") or {} for n, b in (report.get("baselines") or {}).items()}}
+    rows = []
+    for domain in own:
+        for name, per_domain in models.items():
+            a = per_domain.get(domain)
+            if a:
+                rows.append([domain.replace("_", "-"), name, str(a["texts"]),
+                             f"{a['neighbourhood']:.3f}{_ci(a.get('neighbourhood_ci'))}", f"{a['cka']:.3f}{_ci(a.get('cka_ci'))}"])  # fmt: skip
+    k = next(iter(own.values()))["k"]
+    return [
+        "## Agreement with the teacher (task-agnostic)",
+        "",
+        *_table(["texts", "model", "n", f"neighbourhood agreement (k={k})", "linear CKA"], rows),
+        f"Neighbourhood agreement: the share of each text's {k} nearest neighbours (cosine) under the teacher that are "
+        "also its neighbours under the model. Linear CKA compares the two embedding geometries (1: identical up to "
+        "rotation and scale). No distillation loss targets either; the texts are held out (in-domain: the evaluation "
+        "split's retrieval texts; out-of-domain: other software's).",
+        "",
+    ]
+
+
+def _languages(report: dict[str, Any]) -> list[str]:
+    summary = report.get("languages") or {}
+    if not summary:
+        return []
+    rows = [[task, s["worst"], _ratio(s["worst_retention"]), f"{s['share_below']:.0%} of {s['languages']}",
+             ", ".join(s["below"]) or "–"] for task, s in summary.items()]  # fmt: skip
+    threshold = next(iter(summary.values()))["threshold"]
+    return ["## Languages kept worst", "",
+            *_table(["task", "worst language", "its retention", f"share under {threshold}", "languages under it"], rows)]
 
 
 def _architecture(report: dict[str, Any]) -> list[str]:
@@ -134,9 +217,10 @@ def _provenance(report: dict[str, Any]) -> list[str]:
         f"- **Student**: `{s['dir']}`",
         f"- **Teacher**: `{t['name']}` from `{t['source']}`; texts prefixed with `{t['text_prefix']!r}`, "
         "embeddings mean-pooled over non-padding tokens and L2-normalised (for both models).",
-        f"- **Data**: corpus `{data['corpus']}` (texts per split: {sizes}); evaluation texts from the test split "
-        f"(language-id training texts from the train split), {data['plan'].get('texts', 0):,} distinct texts, "
-        f"sample seed {suite['seed']}.",
+        f"- **Data**: corpus `{data['corpus']}` (texts per split: {sizes}); evaluation texts from the "
+        f"**{data['plan'].get('split', 'test')}** split (language-id training texts from the train split), "
+        f"{data['plan'].get('texts', 0):,} distinct texts, sample seed {suite['seed']}.",
+        *_ood_provenance(data["plan"]),
         f"- **Embedding passes**: {first.get('device', '?')}, {first.get('dtype', '?')}"
         f"{threads}, max {suite['max_length']} tokens.",
         f"- **Command**: `{report['command']}`",
@@ -147,6 +231,15 @@ def _provenance(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def _ood_provenance(plan: dict[str, Any]) -> list[str]:
+    ood = plan.get("ood_retrieval")
+    if not ood:
+        return []
+    dists = ", ".join(f"{k} {v}" for k, v in ood.get("distributions", {}).items())
+    return [f"- **Out-of-domain data**: the gettext catalogs of {dists} ({len(ood['languages'])} languages); "
+            f"{ood.get('removed_sources', 0):,} English sources that also occur (normalised) in the corpus were removed."]
+
+
 def _per_language(report: dict[str, Any]) -> list[str]:
     lines = ["## Per language", ""]
     teacher, student = report["scores"]["teacher"]["tasks"], report["scores"]["student"]["tasks"]
@@ -154,7 +247,7 @@ def _per_language(report: dict[str, Any]) -> list[str]:
     for task, t_res in teacher.items():
         s_res = student.get(task, {})
         lines += [f"### {TASK_TITLES.get(task, task)}", ""]
-        if task == "retrieval":
+        if task in ("retrieval", "ood_retrieval"):
             header = ["language", "pairs", "teacher en→xx", "teacher xx→en", "student en→xx", "student xx→en", "retention"]
             rows = []
             for lang, t_row in t_res["per_language"].items():
@@ -284,6 +377,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"(distilled from {report['teacher']['name']})"
     )
     lines = [title, ""]
-    for section in (_summary, _architecture, _provenance, _per_language, _pruned, _onnx, _notes):
+    sections = (_summary, _baselines, _agreement, _languages, _architecture, _provenance, _per_language, _pruned,
+                _onnx, _notes)  # fmt: skip
+    for section in sections:
         lines += section(report)
     return "\n".join(lines).rstrip() + "\n"

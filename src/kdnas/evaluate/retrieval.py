@@ -101,8 +101,8 @@ def plan_retrieval(
     return RetrievalPlan(samples, skipped)
 
 
-def precision_at_1(queries: np.ndarray, keys: np.ndarray) -> float:
-    """Fraction of rows ``i`` of ``queries`` whose most similar row of ``keys`` (dot product) is row ``i``.
+def hits_at_1(queries: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Per row ``i`` of ``queries``: whether its most similar row of ``keys`` (dot product) is row ``i``.
 
     Rows are expected L2-normalised (then the dot product is the cosine). Ties go to the lowest index.
     """
@@ -111,7 +111,12 @@ def precision_at_1(queries: np.ndarray, keys: np.ndarray) -> float:
     if len(queries) == 0:
         raise ValueError("precision_at_1 of zero queries")
     scores = queries.astype(np.float32) @ keys.astype(np.float32).T  # (n, n)
-    return float(np.mean(scores.argmax(axis=1) == np.arange(len(queries))))
+    return scores.argmax(axis=1) == np.arange(len(queries))
+
+
+def precision_at_1(queries: np.ndarray, keys: np.ndarray) -> float:
+    """The fraction of :func:`hits_at_1`."""
+    return float(np.mean(hits_at_1(queries, keys)))
 
 
 def score_retrieval(plan: RetrievalPlan, embedding: Mapping[str, np.ndarray]) -> dict[str, object]:
@@ -121,15 +126,18 @@ def score_retrieval(plan: RetrievalPlan, embedding: Mapping[str, np.ndarray]) ->
         embedding: text -> its unit-length embedding, for every text of :meth:`RetrievalPlan.texts`.
 
     Returns:
-        ``{"per_language": {lang: {"en_xx", "xx_en", "mean", "n"}}, "en_xx", "xx_en", "macro", "skipped"}``
-        where ``macro`` is the mean over languages of both directions' mean (``None`` with no language).
+        ``{"per_language": {lang: {"en_xx", "xx_en", "mean", "n"}}, "en_xx", "xx_en", "macro", "skipped",
+        "items"}`` where ``macro`` is the mean over languages of both directions' mean (``None`` with no
+        language) and ``items[lang]`` each pair's score (the mean of its two hits), for intervals.
     """
     per_language: dict[str, dict[str, float | int]] = {}
+    items: dict[str, np.ndarray] = {}
     for language, pairs in plan.samples.items():
         sources = np.stack([embedding[p.source] for p in pairs])  # (n, H)
         translations = np.stack([embedding[p.translation] for p in pairs])  # (n, H)
-        en_xx = precision_at_1(sources, translations)
-        xx_en = precision_at_1(translations, sources)
+        en_hits, xx_hits = hits_at_1(sources, translations), hits_at_1(translations, sources)
+        items[language] = (en_hits.astype(np.float64) + xx_hits) / 2
+        en_xx, xx_en = float(en_hits.mean()), float(xx_hits.mean())
         per_language[language] = {"en_xx": en_xx, "xx_en": xx_en, "mean": (en_xx + xx_en) / 2, "n": len(pairs)}
     rows = list(per_language.values())
     return {
@@ -138,6 +146,7 @@ def score_retrieval(plan: RetrievalPlan, embedding: Mapping[str, np.ndarray]) ->
         "xx_en": _mean(r["xx_en"] for r in rows),
         "macro": _mean(r["mean"] for r in rows),
         "skipped": dict(plan.skipped),
+        "items": items,
     }
 
 

@@ -1,0 +1,71 @@
+"""Task-agnostic agreement between a student's and its teacher's sentence embeddings.
+
+No distillation loss targets these, so they say how much of the teacher's geometry a student kept rather
+than how well a training loss was fitted:
+
+- **neighbourhood agreement**: for each text, the overlap of its ``k`` nearest neighbours (cosine, itself
+  excluded) under the teacher and under the student, as a fraction of ``k``; the mean over texts;
+- **linear CKA** (Kornblith et al., 2019): the similarity of the two embedding matrices up to rotation and
+  isotropic scaling, 1 for identical geometry.
+
+Both are computed on texts no model trained on (the evaluation split, the out-of-domain set).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kdnas.evaluate.intervals import interval, seeded_rng
+
+
+def nearest(embeddings: np.ndarray, k: int) -> np.ndarray:
+    """Row ``i``: the indices of the ``k`` rows most similar to row ``i`` (dot product), ``i`` excluded."""
+    n = len(embeddings)
+    if not 0 < k < n:
+        raise ValueError(f"k={k} must be between 1 and the number of texts - 1 ({n - 1})")
+    x = embeddings.astype(np.float32)
+    sims = x @ x.T
+    np.fill_diagonal(sims, -np.inf)
+    return np.argpartition(-sims, k - 1, axis=1)[:, :k]
+
+
+def neighbourhood_overlap(teacher: np.ndarray, student: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per text: the fraction of its teacher ``k``-neighbourhood that is also its student one."""
+    if len(teacher) != len(student):
+        raise ValueError(f"teacher has {len(teacher)} rows, student {len(student)}")
+    t, s = nearest(teacher, k), nearest(student, k)
+    n = len(teacher)
+    t_mask = np.zeros((n, n), dtype=bool)
+    rows = np.arange(n)[:, None]
+    t_mask[rows, t] = True
+    return t_mask[rows, s].sum(axis=1) / k
+
+
+def linear_cka(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Linear CKA of ``(n, d1)`` and ``(n, d2)`` matrices; ``weights``: per-row multiplicities (a resample)."""
+    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    x = x.astype(np.float64) - w @ x
+    y = y.astype(np.float64) - w @ y
+    xw, yw = x * np.sqrt(w)[:, None], y * np.sqrt(w)[:, None]
+    cross = np.linalg.norm(yw.T @ xw) ** 2
+    denom = np.linalg.norm(xw.T @ xw) * np.linalg.norm(yw.T @ yw)
+    return float(cross / denom) if denom > 0 else float("nan")
+
+
+def agreement(teacher: np.ndarray, student: np.ndarray, k: int, n_boot: int, seed: int) -> dict[str, object]:
+    """Neighbourhood agreement and linear CKA of one set of texts, with bootstrap intervals over the texts.
+
+    The neighbourhoods are found among all the texts once; the interval resamples the per-text overlaps.
+    CKA is recomputed per resample (at most 200 resamples: each is a few matrix products).
+    """
+    overlap = neighbourhood_overlap(teacher, student, k)
+    n = len(teacher)
+    out: dict[str, object] = {"texts": n, "k": k, "neighbourhood": float(overlap.mean()), "cka": linear_cka(teacher, student)}
+    if n_boot > 0:
+        rng = seeded_rng(seed, "agreement")
+        draws = rng.integers(0, n, size=(n_boot, n))
+        out["neighbourhood_ci"] = interval(overlap[draws].mean(axis=1))
+        counts = [np.bincount(d, minlength=n) for d in draws[: min(n_boot, 200)]]
+        out["cka_ci"] = interval(np.array([linear_cka(teacher, student, c) for c in counts]))
+    return out
