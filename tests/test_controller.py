@@ -18,6 +18,7 @@ from kdnas.models.arch import ArchSpec
 from kdnas.nas.controllers import (
     Controller,
     EpsilonGreedyController,
+    EvolutionController,
     LSTMController,
     MLPController,
     RandomController,
@@ -39,6 +40,8 @@ TINY = SearchSpace(
 
 Factory = Callable[..., Controller]
 FAST: dict[str, Factory] = {
+    # a small population, so the suite's few episodes reach the mutations (and, on TINY, their exhaustion)
+    "evolution": lambda space, **kw: EvolutionController(space, population=8, tournament=3, **kw),
     "lstm": lambda space, **kw: LSTMController(space, train_steps=5, pool_size=32, **kw),
     "mlp": lambda space, **kw: MLPController(space, train_steps=5, pool_size=32, **kw),
     "random": lambda space, **kw: RandomController(space, **kw),
@@ -96,10 +99,10 @@ def test_never_proposes_told_excluded_or_duplicates(make: Factory) -> None:
 def test_modes_name_how_each_pick_was_made(make: Factory) -> None:
     ctrl = make(ME5)
     first = ctrl.ask(6)
-    expected = {"random"} if isinstance(ctrl, RandomController) else {"explore"}  # epsilon 1.0 at episode 0
-    assert {p.mode for p in first} == expected
+    random_first = isinstance(ctrl, RandomController | EvolutionController)  # the rest: epsilon 1.0 at episode 0
+    assert {p.mode for p in first} == ({"random"} if random_first else {"explore"})
     ctrl.tell([p.arch for p in first], [synthetic_reward(p.arch) for p in first])
-    assert {p.mode for p in ctrl.ask(20)} <= {"random", "explore", "exploit"}
+    assert {p.mode for p in ctrl.ask(20)} <= {"random", "explore", "exploit", "mutation"}
 
 
 def test_exhausting_the_space(make: Factory) -> None:
@@ -170,7 +173,8 @@ def test_failed_candidates_are_kept_but_not_trained_on(make: Factory) -> None:
 
 
 def test_controller_configs_instantiate() -> None:
-    for name, cls in (("lstm", LSTMController), ("mlp", MLPController), ("random", RandomController)):
+    for name, cls in (("lstm", LSTMController), ("mlp", MLPController), ("random", RandomController),
+                      ("evolution", EvolutionController)):
         node = OmegaConf.load(CONF / f"{name}.yaml")
         node.pop("defaults")  # the schema (checked in test_configs.py); the values are what matters here
         root = OmegaConf.create({"search": {"seed": 0, "pool_size": 200}, "controller": node})
@@ -180,6 +184,8 @@ def test_controller_configs_instantiate() -> None:
         assert type(ctrl) is cls
         if isinstance(ctrl, EpsilonGreedyController):
             assert (ctrl.epsilon_start, ctrl.epsilon_decay, ctrl.epsilon_floor) == (1.0, 0.05, 0.05)
+        if isinstance(ctrl, EvolutionController):
+            assert (ctrl.population, ctrl.tournament) == (10, 5)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import II
 
 from kdnas.errors import ConfigError
-from kdnas.nas.controllers import LSTMController, MLPController, RandomController
+from kdnas.nas.controllers import EvolutionController, LSTMController, MLPController, RandomController
 from kdnas.pipelines.schemas.derive import schema_for
 
 
@@ -59,5 +59,5 @@ def register(cs: ConfigStore) -> None:
     """Store ``search/schema`` and one ``controller/<name>_schema`` per controller (from its signature)."""
     cs.store(group="search", name="schema", node=SearchSettings)
     for name, controller in (("random_schema", RandomController), ("lstm_schema", LSTMController),
-                             ("mlp_schema", MLPController)):
+                             ("mlp_schema", MLPController), ("evolution_schema", EvolutionController)):
         cs.store(group="controller", name=name, node=schema_for(controller, exclude=("space",), partial=True))
