@@ -1,5 +1,7 @@
 # `make search` and `make test` work on a fresh clone: both go through `make setup`, which (re)creates
-# .venv only when requirements.txt, constraints.txt or setup.cfg changed since the last install.
+# .venv only when requirements*.txt, constraints.txt or setup.cfg changed since the last install.
+# requirements-ood.txt (the out-of-domain evaluation set, kdnas.data.out_of_domain) goes in with --no-deps: only
+# its gettext catalogs are read, nothing imports it.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,11 +12,12 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt constraints.txt setup.cfg pyproject.toml
+$(STAMP): requirements.txt requirements-ood.txt constraints.txt setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps -e .
+	$(BIN)/python -m pip install --quiet -c constraints.txt --no-deps --no-compile -r requirements-ood.txt
 	touch $(STAMP)
 
 # The candidate store's PostgreSQL tests start a throw-away server from Debian's postgresql package: install it
