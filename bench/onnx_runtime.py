@@ -67,7 +67,7 @@ def time_round_robin(
     with torch_threads(profile.threads), ExitStack() as stack:
         runs = {}
         for name, model in models:
-            inputs = make_inputs(profile.batch_size, profile.seq_len, int(model.config.vocab_size))
+            inputs = [make_inputs(profile.batch_size, profile.seq_len, int(model.config.vocab_size))]  # one batch
             for runtime in runtimes:
                 start = time.perf_counter()
                 factory = resolve_runtime(runtime)
@@ -75,14 +75,14 @@ def time_round_robin(
                 print(f"  prepared {name} / {runtime} in {time.perf_counter() - start:.1f} s", flush=True)
         for run in runs.values():
             for _ in range(profile.warmup):
-                run()
+                run(0)
         rounds = 0
         while any(len(s) < profile.repeats for s in samples.values()):
             order = keys if rounds % 2 == 0 else keys[::-1]
             for key in order:
                 for _ in range(block):
                     start_ns = time.perf_counter_ns()
-                    runs[key]()
+                    runs[key](0)
                     samples[key].append(time.perf_counter_ns() - start_ns)
             rounds += 1
     return {key: LatencyResult.from_samples(s, profile) for key, s in samples.items()}

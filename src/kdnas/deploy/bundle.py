@@ -217,7 +217,7 @@ def build_bundle(
     onnx = export_model(model, tokenizer, out_dir, int8=settings.int8, opset=settings.opset,
                         per_channel=settings.per_channel, strict=settings.strict)
     lengths = [len(ids) for ids in tokenizer([teacher.text_prefix + t for t in real_texts[: settings.real_texts]],
-                                             truncation=True, max_length=profile.seq_len)["input_ids"]]
+                                             truncation=True, max_length=profile.max_tokens)["input_ids"]]
     real_len = int(statistics.median(lengths)) if lengths and settings.real_texts else None
     card = latency_card(model, teacher.model, profile, real_len, target_speedup, budget)
     write_json(out_dir / LATENCY_CARD, card)

@@ -128,7 +128,7 @@ def _side(result: LatencyResult, flops: float) -> dict[str, Any]:
 def timing(student: PreTrainedModel, teacher: PreTrainedModel, profile: LatencyProfile) -> dict[str, Any]:
     """Student and teacher timed side by side under ``profile``, with intervals and achieved GFLOP/s."""
     pair = measure_pair(student, teacher, profile)
-    b, t = profile.batch_size, profile.seq_len
+    b, t = profile.batch_size, profile.tokens_per_sequence  # a corpus profile: its median input length
     return {"seq_len": t, "student": _side(pair.student, encoder_flops(student.config, b, t)),
             "teacher": _side(pair.teacher, encoder_flops(teacher.config, b, t)),
             "speedup": pair.speedup, "speedup_ci95": _speedup_interval(pair.student, pair.teacher)}
@@ -145,13 +145,15 @@ def latency_card(
     """The card: machine, settings, the fixed-length and real-length timings, the compute floor, the verdict.
 
     Args:
-        profile: the budget's latency profile (runtime, device, threads, batch, fixed length).
+        profile: the budget's latency profile (runtime, device, threads, batch, fixed length; or a corpus
+            profile, whose real texts are then the card's ``fixed_length`` timing).
         real_seq_len: the median token length of real texts (None: not timed at real length).
         target_speedup: the speed-up the budget asks of the student (None: no verdict).
         budget: the budget as recorded (where it came from, its name and numbers), copied into the card.
     """
     fixed = timing(student, teacher, profile)
-    real = timing(student, teacher, dataclasses.replace(profile, seq_len=real_seq_len)) if real_seq_len else None
+    real_profile = dataclasses.replace(profile, seq_len=real_seq_len, inputs=()) if real_seq_len else None
+    real = timing(student, teacher, real_profile) if real_profile else None
     card: dict[str, Any] = {
         "machine": machine(),
         "profile": profile.to_dict(),

@@ -32,7 +32,10 @@ class LatencyCallback(Callback):
     resumed from a checkpoint keeps it.
 
     Args:
-        profile: How to measure; a mapping of :class:`LatencyProfile` fields is accepted too (Hydra).
+        profile: How to measure; a mapping of :class:`LatencyProfile` fields is accepted too (Hydra). A
+            corpus profile (``seq_len="corpus"``) must carry its inputs already
+            (:func:`~kdnas.latency.profile.with_real_inputs`); its token counts are
+            ``profile.tokens_per_sequence`` (the median input length).
         model_attr: Attribute of the LightningModule holding the ``nn.Module`` to time; a dotted path
             (``"model.student"``) reaches nested attributes.
         log_prefix: Prefix of the logged metric names.
@@ -68,7 +71,7 @@ class LatencyCallback(Callback):
     ) -> None:
         super().__init__()
         if isinstance(profile, Mapping):
-            profile = LatencyProfile(**profile)
+            profile = LatencyProfile.from_dict(dict(profile))
         if not isinstance(profile, LatencyProfile):
             raise ConfigError(
                 f"LatencyCallback(profile=...) needs a LatencyProfile or a mapping of its fields, "

@@ -8,6 +8,12 @@ How a forward pass is executed is the runtime's business (:mod:`kdnas.latency.ru
 per runtime name, :func:`~kdnas.latency.runtimes.pytorch.pytorch_runner` by default). Timing, threads and
 statistics are shared by all runtimes.
 
+Inputs: random token ids of ``profile.seq_len`` tokens, or for a corpus profile (``seq_len="corpus"``)
+its real texts in a fixed cycle: pass ``k`` runs batch ``k mod len(batches)`` (``batch_size`` consecutive
+texts padded to the longest, with an attention mask), whole cycles are timed (every text weighs the same in
+the median), and in :func:`measure_pair` the student's ``k``-th timed pass and the teacher's see the same
+texts. Per-pass samples then vary with the texts' lengths, not only with noise.
+
 Timing uses :data:`_clock` (``time.perf_counter_ns``, monotonic), read right before and right after
 each timed pass; tests replace it with a fake clock.
 """
@@ -97,10 +103,11 @@ class PairResult:
 def measure_latency(
     model: nn.Module, profile: LatencyProfile, vocab_size: int | None = None
 ) -> LatencyResult:
-    """Time ``model``'s forward pass on random token ids.
+    """Time ``model``'s forward pass on random token ids, or on a corpus profile's real texts.
 
-    Inputs are ``input_ids`` drawn uniformly from ``[5, vocab_size)`` (fixed seed) and an all-ones
-    ``attention_mask``, both ``(batch_size, seq_len)``. The model runs in eval mode under
+    Fixed length: ``input_ids`` drawn uniformly from ``[5, vocab_size)`` (fixed seed) and an all-ones
+    ``attention_mask``, both ``(batch_size, seq_len)``. Corpus: see the module docstring; ``repeats`` is
+    rounded up to whole cycles through the inputs. The model runs in eval mode under
     ``torch.inference_mode()`` with ``torch.set_num_threads(profile.threads)``; ``profile.warmup``
     untimed passes come first, then at least ``profile.repeats`` timed ones (more while less than
     ``profile.min_seconds`` was spent). The thread count and every submodule's training flag are restored
@@ -116,19 +123,20 @@ def measure_latency(
         The statistics of the timed passes.
 
     Raises:
-        ConfigError: If the vocabulary size is unknown or too small, or ``seq_len`` exceeds the model's
-            position embeddings.
+        ConfigError: If the vocabulary size is unknown or too small, ``seq_len`` (or the longest real input)
+            exceeds the model's position embeddings, or a corpus profile has no inputs.
     """
-    inputs = _inputs_for(model, profile, vocab_size)
+    batches = _batches_for(model, profile, vocab_size)
+    cycle = len(batches)
     factory = resolve_runtime(profile.runtime)
-    with torch_threads(profile.threads), factory(model, profile, inputs) as run:
-        for _ in range(profile.warmup):
-            run()
-        samples = _time(run, profile.repeats)
+    with torch_threads(profile.threads), factory(model, profile, batches) as run:
+        for k in range(profile.warmup):
+            run(k)
+        samples = _time(run, 0, _whole_cycles(profile.repeats, cycle))
         min_ns = profile.min_seconds * 1e9
         total = sum(samples)
-        while total < min_ns:
-            samples += _time(run, 1)
+        while total < min_ns or len(samples) % cycle:
+            samples += _time(run, len(samples), 1)
             total += samples[-1]
     return LatencyResult.from_samples(samples, profile)
 
@@ -143,8 +151,11 @@ def measure_pair(
     """Time a student and a teacher in alternating blocks of ``block_size`` passes.
 
     Both warm up first; then blocks alternate, the order flipping each round (S T, T S, S T, ...), until
-    each model has ``profile.repeats`` timed passes and ``profile.min_seconds`` of timed work. Each model
-    draws its token ids from its own vocabulary unless ``vocab_size`` is given.
+    each model has ``profile.repeats`` timed passes (whole cycles of a corpus profile's inputs) and
+    ``profile.min_seconds`` of timed work. Both models always have the same number of timed passes, so on a
+    corpus profile the student's ``k``-th pass and the teacher's run the same texts. Each model draws its
+    random token ids from its own vocabulary unless ``vocab_size`` is given (real ids beyond a model's
+    vocabulary, e.g. a vocabulary-pruned student's, are folded into it: latency depends on the lengths).
 
     Returns:
         Both results and ``speedup = teacher.median_ms / student.median_ms``.
@@ -154,25 +165,30 @@ def measure_pair(
     """
     check_int("measure_pair: block_size", block_size, minimum=1)
     models = (student, teacher)
-    inputs = [_inputs_for(m, profile, vocab_size) for m in models]
+    batches = [_batches_for(m, profile, vocab_size) for m in models]
+    cycle = len(batches[0])  # the same for both: one batch, or the corpus inputs in batches
+    need = _whole_cycles(profile.repeats, cycle)
     factory = resolve_runtime(profile.runtime)
     min_ns = profile.min_seconds * 1e9
     samples: tuple[list[int], list[int]] = ([], [])
     with torch_threads(profile.threads), ExitStack() as stack:
-        runs = [stack.enter_context(factory(m, profile, x)) for m, x in zip(models, inputs, strict=True)]
+        runs = [stack.enter_context(factory(m, profile, x)) for m, x in zip(models, batches, strict=True)]
         for run in runs:
-            for _ in range(profile.warmup):
-                run()
+            for k in range(profile.warmup):
+                run(k)
 
         def done(i: int) -> bool:
-            return len(samples[i]) >= profile.repeats and sum(samples[i]) >= min_ns
+            n = len(samples[i])
+            return n >= need and n % cycle == 0 and sum(samples[i]) >= min_ns
 
         round_ = 0
         while not (done(0) and done(1)):
             for i in (0, 1) if round_ % 2 == 0 else (1, 0):
-                missing = profile.repeats - len(samples[i])
-                # cap the block at the missing count so that n == repeats when min_seconds is 0
-                samples[i].extend(_time(runs[i], min(block_size, missing) if missing > 0 else block_size))
+                n = len(samples[i])
+                # cap the block at what is missing (to `need`, then to the end of a cycle), so that n == need
+                # when min_seconds is 0; both models get the same counts, round after round
+                missing = need - n if n < need else -n % cycle
+                samples[i].extend(_time(runs[i], n, min(block_size, missing) if missing > 0 else block_size))
             round_ += 1
     s, t = (LatencyResult.from_samples(x, profile) for x in samples)
     return PairResult(student=s, teacher=t, speedup=t.median_ms / s.median_ms)
@@ -187,17 +203,23 @@ def make_inputs(
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-def _time(run: Runner, count: int) -> list[int]:
-    """Durations in nanoseconds of ``count`` passes of ``run``."""
+def _time(run: Runner, first: int, count: int) -> list[int]:
+    """Durations in nanoseconds of ``count`` passes of ``run``, on batches ``first``, ``first + 1``, ..."""
     out = []
-    for _ in range(count):
+    for k in range(first, first + count):
         start = _clock()
-        run()
+        run(k)
         out.append(_clock() - start)
     return out
 
 
-def _inputs_for(model: nn.Module, profile: LatencyProfile, vocab_size: int | None) -> dict[str, torch.Tensor]:
+def _whole_cycles(repeats: int, cycle: int) -> int:
+    """``repeats`` rounded up to a multiple of ``cycle`` (at least one cycle)."""
+    return -(-repeats // cycle) * cycle
+
+
+def _batches_for(model: nn.Module, profile: LatencyProfile, vocab_size: int | None) -> list[dict[str, torch.Tensor]]:
+    """The batches a model is timed on: one of random ids, or a corpus profile's inputs in batches."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
     config = getattr(model, "config", None)
@@ -209,9 +231,37 @@ def _inputs_for(model: nn.Module, profile: LatencyProfile, vocab_size: int | Non
             )
     check_int("vocab_size", vocab_size, minimum=FIRST_REGULAR_TOKEN_ID + 1)
     max_positions = getattr(config, "max_position_embeddings", None)
-    if isinstance(max_positions, int) and profile.seq_len > max_positions:
+    inputs = profile.require_inputs() if profile.is_corpus else ()
+    longest = profile.max_tokens
+    if isinstance(max_positions, int) and longest > max_positions:
+        what = f"seq_len={longest}" if not inputs else f"seq_len='corpus' has an input of {longest} tokens, which"
         raise ConfigError(
-            f"LatencyProfile.seq_len={profile.seq_len} exceeds the model's max_position_embeddings="
-            f"{max_positions}: use a shorter seq_len"
+            f"LatencyProfile.{what} exceeds the model's max_position_embeddings={max_positions}: use a shorter "
+            "seq_len (or real inputs truncated to max_length)"
         )
-    return make_inputs(profile.batch_size, profile.seq_len, vocab_size)
+    if not inputs:
+        return [make_inputs(profile.batch_size, longest, vocab_size)]
+    pad = getattr(config, "pad_token_id", None)
+    return corpus_batches(inputs, profile.batch_size, vocab_size, pad if isinstance(pad, int) else 0)
+
+
+def corpus_batches(
+    inputs: Sequence[Sequence[int]], batch_size: int, vocab_size: int, pad_id: int = 0
+) -> list[dict[str, torch.Tensor]]:
+    """``inputs`` in batches of ``batch_size`` consecutive ones (the last wraps round to the first), each
+    padded to its longest with ``pad_id`` and masked; ids >= ``vocab_size`` are folded into
+    ``[5, vocab_size)`` (a vocabulary-pruned student: the lengths are what latency depends on)."""
+    span = vocab_size - FIRST_REGULAR_TOKEN_ID
+    batches = []
+    for start in range(0, len(inputs), batch_size):
+        rows = [inputs[(start + k) % len(inputs)] for k in range(batch_size)]
+        width = max(len(r) for r in rows)
+        ids = torch.full((batch_size, width), pad_id, dtype=torch.long)  # (B, T)
+        mask = torch.zeros((batch_size, width), dtype=torch.long)  # (B, T)
+        for row, seq in enumerate(rows):
+            values = torch.tensor(seq, dtype=torch.long)
+            folded = FIRST_REGULAR_TOKEN_ID + (values - FIRST_REGULAR_TOKEN_ID) % span
+            ids[row, : len(seq)] = torch.where(values >= vocab_size, folded, values)
+            mask[row, : len(seq)] = 1
+        batches.append({"input_ids": ids, "attention_mask": mask})
+    return batches

@@ -37,7 +37,8 @@ def check_budget_reachable(space: SearchSpace, teacher: PreTrainedModel, budget:
         ConfigError: one line naming the budget, the fastest architecture, its latency and the target.
     """
     profile = budget.profile
-    fastest = min(space.all_valid(), key=lambda a: estimated_cost(a, profile.seq_len))
+    tokens = profile.tokens_per_sequence  # a corpus profile: its median input length
+    fastest = min(space.all_valid(), key=lambda a: estimated_cost(a, tokens))
     pair = measure_pair(build_student(fastest, teacher, init="random"), teacher, profile)
     ms = teacher_ms / pair.speedup  # the fastest student's latency on the scale of the stored teacher time
     target = budget.search_target_ms(teacher_ms)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -20,8 +21,10 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 from kdnas.data.corpus import Corpus
 from kdnas.data.datamodule import DistillDataModule
 from kdnas.errors import ConfigError
+from kdnas.latency.profile import with_real_inputs
 from kdnas.models.arch import ArchSpec
 from kdnas.models.teacher import Teacher
+from kdnas.nas.budget import LatencyBudget
 
 T = TypeVar("T")
 
@@ -102,6 +105,26 @@ def make_datamodule(cfg: DictConfig, corpus: Corpus, teacher: Teacher, **overrid
     # partial and not recursive: data.corpus stays a config here; the corpus object loaded once replaces it
     factory = hydra.utils.instantiate(cfg.data, _partial_=True, _recursive_=False)
     return factory(corpus=corpus, tokenizer=teacher.tokenizer, text_prefix=teacher.text_prefix, **overrides)
+
+
+def resolve_latency_profile(budget: LatencyBudget, teacher: Teacher, corpus: Corpus) -> LatencyBudget:
+    """``budget`` with its corpus profile's inputs (``latency_budget.profile.seq_len=corpus``) drawn from the
+    corpus's dev split (``validation`` where a corpus has none), tokenised by the teacher with its text prefix;
+    any other budget as it is. Called before anything is timed, so every timing of a run sees the same texts."""
+    profile = budget.profile
+    if not profile.is_corpus or profile.inputs:
+        return budget
+    split = "dev" if "dev" in corpus.splits else "validation"
+    texts = corpus.texts(split)
+    if not texts:
+        raise ConfigError(f"latency_budget.profile.seq_len=corpus: the corpus's {split} split has no texts to time "
+                          "on: give it some, or use a number of tokens (latency_budget.profile.seq_len=128)")
+    positions = getattr(teacher.model.config, "max_position_embeddings", None)
+    limits = [v for v in (teacher.tokenizer.model_max_length, positions)
+              if isinstance(v, int) and v < 10**6]  # a tokenizer without a limit says 10**30
+    real = with_real_inputs(profile, teacher.tokenizer, texts, prefix=teacher.text_prefix,
+                            max_length=min(limits) if limits else 512)  # truncated as at inference
+    return dataclasses.replace(budget, profile=real)
 
 
 def resolve_arch(cfg: DictConfig) -> ArchSpec:

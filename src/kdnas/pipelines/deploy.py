@@ -19,7 +19,7 @@ from kdnas.latency.profile import LatencyProfile
 from kdnas.models.arch import read_searched_for
 from kdnas.models.teacher import Teacher
 from kdnas.nas.budget import LatencyBudget
-from kdnas.pipelines.common import load_corpus, load_teacher, output_dir
+from kdnas.pipelines.common import load_corpus, load_teacher, output_dir, resolve_latency_profile
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def searched_budget(student_dir: Path, fallback: LatencyBudget) -> tuple[Latency
     if isinstance(recorded, dict):
         fields = {f.name for f in dataclasses.fields(LatencyBudget)}
         values = {k: v for k, v in recorded.items() if k in fields}
-        values["profile"] = LatencyProfile(**dict(values.get("profile") or {}))
+        values["profile"] = LatencyProfile.from_dict(dict(values.get("profile") or {}))
         return LatencyBudget(**values), "recorded by its search in kdnas_arch.yaml"
     return fallback, "from the latency_budget config (no search recorded)"
 
@@ -40,6 +40,8 @@ def deploy_student(student_dir: Path, out_dir: Path, teacher: Teacher, corpus: C
     """Build the bundle of ``student_dir`` with the ``bundle`` settings, timed under its budget."""
     settings: BundleSettings = hydra.utils.instantiate(cfg.bundle)
     budget, source = searched_budget(student_dir, hydra.utils.instantiate(cfg.latency_budget))
+    if corpus is not None:  # seq_len=corpus: the dev split's texts
+        budget = resolve_latency_profile(budget, teacher, corpus)
     info = {"name": budget.name, "speedup": budget.speedup, "max_ms": budget.max_ms, "margin": budget.margin,
             "source": source}
     report_file = Path(settings.report) if settings.report else student_dir.parent / "report.json"

@@ -32,7 +32,7 @@ from kdnas.evaluate.report import write_report
 from kdnas.evaluate.student import TEACHER_KEYWORD, find_student_dir, load_student, teacher_as_student_dir
 from kdnas.evaluate.suite import EvalSuite
 from kdnas.models.teacher import Teacher
-from kdnas.pipelines.common import load_corpus, load_teacher, output_dir
+from kdnas.pipelines.common import load_corpus, load_teacher, output_dir, resolve_latency_profile
 from kdnas.pipelines.evaluate_onnx import evaluate_onnx
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         )
     torch.manual_seed(int(cfg.seed))
     suite: EvalSuite = hydra.utils.instantiate(cfg.eval, _convert_="all")
-    budget: LatencyTarget = hydra.utils.instantiate(cfg.latency_budget)
+    budget = hydra.utils.instantiate(cfg.latency_budget)  # a LatencyBudget (resolved once the corpus loads)
     student = str(cfg.student)
     if student != TEACHER_KEYWORD:
         student_dir = find_student_dir(student)  # a bad path fails before the teacher and corpus load
@@ -55,12 +55,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     teacher = load_teacher(cfg)
     if student == TEACHER_KEYWORD:
         student_dir = teacher_as_student_dir(teacher, out)
+    corpus = load_corpus(cfg)
     return evaluate_student(
         student_dir,
         teacher,
-        load_corpus(cfg),
+        corpus,
         suite,
-        budget,
+        resolve_latency_profile(budget, teacher, corpus),
         out,
         prune_vocab=bool(cfg.prune_vocab),
         prune_min_count=int(cfg.prune_min_count),

@@ -30,6 +30,7 @@ from kdnas.pipelines.common import (
     make_datamodule,
     output_dir,
     resolve_arch,
+    resolve_latency_profile,
 )
 from kdnas.utils.io import write_json
 
@@ -105,7 +106,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
         report = evaluate_student(
             student_dir, teacher, corpus, hydra.utils.instantiate(cfg.eval, _convert_="all"),
-            hydra.utils.instantiate(cfg.latency_budget, _convert_="all"), out,
+            resolve_latency_profile(hydra.utils.instantiate(cfg.latency_budget, _convert_="all"), teacher, corpus), out,
             prune_vocab=bool(cfg.get("prune_vocab", False)),
         )
         summary["report"] = str(out / "report.json")

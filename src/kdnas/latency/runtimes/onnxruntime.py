@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
@@ -83,62 +83,67 @@ def providers(device: str) -> list[str]:
 
 @contextmanager
 def onnxruntime_runner(
-    model: nn.Module, profile: LatencyProfile, inputs: dict[str, torch.Tensor]
+    model: nn.Module, profile: LatencyProfile, batches: Sequence[dict[str, torch.Tensor]]
 ) -> Iterator[Runner]:
     """Runtime ``"onnxruntime"``: the fp32 ONNX export of ``model`` under ONNX Runtime.
 
     See :func:`create_session` for the session settings. The model is exported to a temporary directory
     that is removed on exit; the model itself is left as it was.
     """
-    with _ort_runner(model, profile, inputs, int8=False) as run:
+    with _ort_runner(model, profile, batches, int8=False) as run:
         yield run
 
 
 @contextmanager
 def onnxruntime_int8_runner(
-    model: nn.Module, profile: LatencyProfile, inputs: dict[str, torch.Tensor]
+    model: nn.Module, profile: LatencyProfile, batches: Sequence[dict[str, torch.Tensor]]
 ) -> Iterator[Runner]:
     """Runtime ``"onnxruntime_int8"``: the dynamically quantised int8 export under ONNX Runtime.
 
     Dynamic int8 kernels are CPU kernels: on ``device="cuda"`` the quantised nodes fall back to the CPU.
     """
-    with _ort_runner(model, profile, inputs, int8=True) as run:
+    with _ort_runner(model, profile, batches, int8=True) as run:
         yield run
 
 
 @contextmanager
 def _ort_runner(
-    model: nn.Module, profile: LatencyProfile, inputs: dict[str, torch.Tensor], *, int8: bool
+    model: nn.Module, profile: LatencyProfile, batches: Sequence[dict[str, torch.Tensor]], *, int8: bool
 ) -> Iterator[Runner]:
     providers(profile.device)  # fail before spending seconds on the export
     workdir = Path(tempfile.mkdtemp(prefix="kdnas-onnx-"))
     session: ort.InferenceSession | None = None
     try:
-        path = export_onnx(model, workdir, quantize_int8=int8, max_length_hint=profile.seq_len)
+        path = export_onnx(model, workdir, quantize_int8=int8, max_length_hint=max(2, profile.tokens_per_sequence))
         session = create_session(path, threads=profile.threads, device=profile.device)
         shutil.rmtree(workdir, ignore_errors=True)  # the session holds the model: free the disk now
-        yield _run_fn(session, onnx_feed(inputs), profile.device)
+        yield _run_fn(session, [onnx_feed(b) for b in batches], profile.device)
     finally:
         del session
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _run_fn(session: ort.InferenceSession, feed: dict[str, np.ndarray], device: str) -> Runner:
-    """One forward pass: numpy in, numpy out on CPU; inputs and output bound on the GPU on CUDA."""
+def _run_fn(session: ort.InferenceSession, feeds: list[dict[str, np.ndarray]], device: str) -> Runner:
+    """One forward pass on ``feeds[i]``: numpy in, numpy out on CPU; inputs and output bound on the GPU on
+    CUDA (one IO binding per batch, made before timing)."""
     if device != "cuda":
 
-        def run() -> None:
-            session.run([OUTPUT_NAME], feed)
+        def run(i: int) -> None:
+            session.run([OUTPUT_NAME], feeds[i % len(feeds)])
 
         return run
     ort = _onnxruntime()
     device_id = torch.cuda.current_device()
-    binding = session.io_binding()
-    for name, array in feed.items():
-        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array, "cuda", device_id))
-    binding.bind_output(OUTPUT_NAME, "cuda", device_id)
+    bindings = []
+    for feed in feeds:
+        binding = session.io_binding()
+        for name, array in feed.items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array, "cuda", device_id))
+        binding.bind_output(OUTPUT_NAME, "cuda", device_id)
+        bindings.append(binding)
 
-    def run_cuda() -> None:
+    def run_cuda(i: int) -> None:
+        binding = bindings[i % len(bindings)]
         session.run_with_iobinding(binding)  # returns once the CUDA stream is synchronised
         binding.synchronize_outputs()
 

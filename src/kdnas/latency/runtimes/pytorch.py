@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -21,10 +21,11 @@ __all__ = ["pytorch_runner"]
 
 @contextmanager
 def pytorch_runner(
-    model: nn.Module, profile: LatencyProfile, inputs: dict[str, torch.Tensor]
+    model: nn.Module, profile: LatencyProfile, batches: Sequence[dict[str, torch.Tensor]]
 ) -> Iterator[Runner]:
-    """Eager PyTorch: ``model(**inputs)`` in eval mode under ``torch.inference_mode()``.
+    """Eager PyTorch: ``model(**batch)`` in eval mode under ``torch.inference_mode()``.
 
+    Every batch is moved to ``profile.device`` before the first pass.
     Measures in place when the model already sits on ``profile.device`` (training flags restored on
     exit), else on a moved deep copy. On CUDA every pass ends with ``torch.cuda.synchronize()``.
     """
@@ -33,11 +34,11 @@ def pytorch_runner(
     target = model if in_place else copy.deepcopy(model).to(device)
     modes = [(m, m.training) for m in target.modules()]
     target.eval()
-    feed = {k: v.to(device) for k, v in inputs.items()}
+    feeds = [{k: v.to(device) for k, v in batch.items()} for batch in batches]
     cuda = device.type == "cuda"
 
-    def run() -> None:
-        target(**feed)
+    def run(i: int) -> None:
+        target(**feeds[i % len(feeds)])
         if cuda:
             torch.cuda.synchronize(device)
 

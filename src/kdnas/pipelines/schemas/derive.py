@@ -3,7 +3,8 @@
 :func:`schema_for` turns a class or function into a dataclass that Hydra's ConfigStore accepts: one field per
 parameter, with its type mapped to what OmegaConf supports (``X | None`` stays optional, other unions and
 unsupported types become ``Any``, a nested dataclass becomes a nested schema with its own ``_target_``) and
-its default (``MISSING`` where the library has none), plus ``_target_`` (and ``_partial_``).
+its default (``MISSING`` where the library has none), plus ``_target_`` (and ``_partial_``). A dataclass field
+with ``metadata={"config": False}`` is no setting (the library's code fills it) and gets no schema field.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def _parameters(target: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
         hints = typing.get_type_hints(target)
         out = []
         for f in dataclasses.fields(target):
-            if not f.init:
+            if not f.init or f.metadata.get("config") is False:  # e.g. LatencyProfile.inputs: set by code
                 continue
             default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
             out.append((f.name, hints[f.name], default))
