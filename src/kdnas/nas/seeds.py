@@ -45,12 +45,13 @@ def teacher_shaped_seeds(
     config: PretrainedConfig = teacher.config
     shape = (config.hidden_size, config.num_attention_heads, config.hidden_act)
     teacher_arch = ArchSpec(config.num_hidden_layers, *shape[:2], config.intermediate_size, shape[2])
-    teacher_cost = estimated_cost(teacher_arch, profile.seq_len)
+    tokens = profile.tokens_per_sequence  # a corpus profile: its median input length
+    teacher_cost = estimated_cost(teacher_arch, tokens)
     shaped = [a for a in space.all_valid() if (a.hidden_size, a.num_attention_heads, a.hidden_act) == shape]
     seeds: list[ArchSpec] = []
     for depth in sorted({a.num_hidden_layers for a in shaped}, reverse=True):
         for arch in sorted((a for a in shaped if a.num_hidden_layers == depth), key=lambda a: -a.intermediate_size):
-            if teacher_ms * estimated_cost(arch, profile.seq_len) / teacher_cost > target:
+            if teacher_ms * estimated_cost(arch, tokens) / teacher_cost > target:
                 continue
             pair = measure_pair(build_student(arch, teacher, init="random"), teacher, profile)
             if teacher_ms / pair.speedup <= target:

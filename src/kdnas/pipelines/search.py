@@ -39,6 +39,7 @@ from kdnas.pipelines.common import (
     load_teacher,
     make_datamodule,
     output_dir,
+    resolve_latency_profile,
 )
 from kdnas.pipelines.schemas.search import check_search_settings
 from kdnas.utils.distributed import global_rank, is_global_zero
@@ -127,6 +128,7 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     teacher = load_teacher(cfg)
     dm = make_datamodule(cfg, load_corpus(cfg), teacher, train_split="proxy", val_split="validation", paired=False)
     dm.teacher_caches = teacher_caches(cfg, teacher, dm)
+    budget = resolve_latency_profile(budget, teacher, dm.corpus)  # seq_len=corpus: the dev split's texts
     teacher_ms = teacher_latency(store, teacher.model, budget)
     log.info("budget %s", budget.describe(teacher_ms))
     if s.check_budget and not store.meta("budget_checked"):

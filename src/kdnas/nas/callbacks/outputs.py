@@ -30,7 +30,9 @@ class OutputWriter(SearchCallback):
         if result.best is not None:
             best = result.best
             result.best.arch.to_yaml(self.out_dir / "best_arch.yaml", searched_for={
-                "budget": dataclasses.asdict(search.budget), "teacher_latency_ms": result.teacher_ms,
+                # the profile's own dict: a corpus profile's summary and fingerprint, not its token ids
+                "budget": {**dataclasses.asdict(search.budget), "profile": search.budget.profile.to_dict()},
+                "teacher_latency_ms": result.teacher_ms,
                 "search": {"loss": best.measurement.loss, "latency_median_ms": best.measurement.latency_median_ms,
                            "speedup": best.speedup, "reward": best.reward},
             })
