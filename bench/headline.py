@@ -1,167 +1,151 @@
-"""The headline benchmark: search under cpu_7x, distil the recommendations on the full corpus, evaluate.
+"""The headline under the evaluation protocol: one architecture, two recipes, several seeds; dev, then test.
 
-    .venv/bin/python bench/headline.py --out bench/headline_run [--train-steps 1000] [--curve-steps 200]
-    .venv/bin/python bench/headline.py --budget cpu_10x --full-budgets 10x --curve-steps 0 --out bench/stretch_run
+    .venv/bin/python bench/headline.py --out bench/headline_protocol [--seeds 0 1 2] [--steps 600]
+        [--arch-file bench/archs/L2-H384-A12-F512-gelu.yaml] [--recipes parallel paper]
 
-Stages (each skipped when its outputs exist, so a killed run resumes):
-  1. ``search.py latency_budget=<--budget> latency_budget.hard=true`` -> recommendations.yaml
-  2. ``train.py arch_file=<recommendation>`` on the full training split, default recipe (``--levers`` adds overrides):
-     the ``--full-budgets`` (7x, 10x) recommendations for ``--train-steps``, the other budgets' for
-     ``--curve-steps`` (the retention-vs-speed-up curve); ``--parallel`` jobs at a time, one thread each
-  3. ``evaluate.py student=<dir>`` for each, one at a time on an otherwise idle machine: teacher and
-     student side by side, same run, the budget's latency profile (the headline students also with
-     ``prune_vocab=true``: the vocabulary-pruned copy measured the same way)
-Prints the commands it runs and a table; writes ``headline.json`` and ``retention_vs_speedup.png``.
+The architecture is the cpu_7x search's recommendation (chosen on the search's validation loss, never on
+test). For every recipe and seed (``--order``: the first seed of every recipe first, so a short session
+still compares the recipes):
+
+  1. ``train.py arch_file=... seed=<s> trainer.max_steps=<steps>`` on the train split, the recipe's overrides
+     (``parallel``: the default, paired translation batches with the cross-lingual loss; ``paper``:
+     ``distill=paper``, hidden states of single texts only);
+  2. ``evaluate.py ... eval.split=dev`` for the first seed of each recipe: the recipe is chosen on dev;
+  3. ``evaluate.py ... eval.split=test`` (retrieval, language id, out-of-domain retrieval, agreement,
+     baselines, intervals, both latency profiles when the evaluation measures them).
+
+Every stage is skipped when its output exists (a killed run resumes; ``train.py`` itself resumes from its
+last checkpoint). Evaluations run one at a time. Prints a markdown table: mean and range over seeds of every
+headline figure, with the seeds' own 95% intervals in ``headline.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-import yaml
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-LEVERS: list[str] = []  # the defaults: hidden-state + sentence-relation + cross-lingual losses on translation pairs
-HEADLINE_BUDGETS = ("7x", "10x")
-
-
-def start(cmd: list[str], log: Path, threads: int | None = None) -> subprocess.Popen[bytes]:
-    print("$", shlex.join(cmd), flush=True)
-    env = dict(os.environ)
-    if threads:
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+RECIPES: dict[str, list[str]] = {
+    "parallel": [],  # the defaults: paired translation batches, hidden + relation + cross-lingual losses
+    "paper": ["distill=paper", "data.paired=false", "data.batch_size=64"],  # 64 single texts, as 32 pairs
+}
+RECIPE_DATA = {
+    "parallel": "gettext train split: 32 (English, translation) pairs a batch; the teacher embeds the English side",
+    "paper": "gettext train split: 64 single texts a batch (no pairing); hidden states only",
+}
+EVAL_TASKS = "eval.tasks=[retrieval,langid,ood_retrieval]"
 
 
 def run(cmd: list[str], log: Path) -> float:
+    print("$", shlex.join(cmd), flush=True)
     started = time.time()
-    if start(cmd, log).wait():
-        sys.exit(f"failed: {shlex.join(cmd)} (see {log})")
+    with open(log, "wb") as out:
+        if subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT).returncode:
+            sys.exit(f"failed: {shlex.join(cmd)} (see {log})")
     return time.time() - started
 
 
-def run_parallel(jobs: list[tuple[str, list[str], Path]], parallel: int) -> dict[str, float]:
-    """Run ``(name, cmd, log)`` jobs ``parallel`` at a time, one thread each; wall seconds per job."""
-    walls: dict[str, float] = {}
-    pending, running = list(jobs), []
-    while pending or running:
-        while pending and len(running) < parallel:
-            name, cmd, log = pending.pop(0)
-            running.append((name, start(cmd, log, threads=1 if parallel > 1 else None), time.time(), log))
-        time.sleep(5)
-        for item in list(running):
-            name, proc, started, log = item
-            if proc.poll() is not None:
-                running.remove(item)
-                walls[name] = time.time() - started
-                if proc.returncode:
-                    sys.exit(f"failed: {name} (see {log})")
-    return walls
+def figures(report: dict[str, Any]) -> dict[str, float | None]:
+    """The headline figures of one evaluation report."""
+    lat = report["latency"]
+    kept, gains = report["retention"], {k: v["gain"] for k, v in report.get("baselines", {}).items()}
+    agree = report.get("agreement", {})
+    out: dict[str, float | None] = {
+        "speedup_128": lat["cpu"]["speedup"],
+        "speedup_real": (lat.get("cpu_real_length") or {}).get("speedup"),
+        "retention_macro": kept["macro"],
+        "retention_retrieval": kept["tasks"].get("retrieval"),
+        "retention_langid": kept["tasks"].get("langid"),
+        "retention_ood": kept.get("out_of_domain_macro"),
+        "gain_untrained": (gains.get("untrained") or {}).get("macro"),
+        "gain_teacher_init": (gains.get("teacher_init") or {}).get("macro"),
+        "gain_untrained_ood": (gains.get("untrained") or {}).get("out_of_domain_macro"),
+        "worst_language_retrieval": (report.get("languages", {}).get("retrieval") or {}).get("worst_retention"),
+        "neighbourhood_ood": (agree.get("out_of_domain") or {}).get("neighbourhood"),
+        "cka_ood": (agree.get("out_of_domain") or {}).get("cka"),
+    }
+    return out
 
 
-def plot(points: list[dict[str, float | str]], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for p in points:
-        ax.scatter(p["speedup"], p["retention"], color="C0" if p["full"] else "C1")
-        ax.annotate(f"{p['budgets']}: {p['arch']}\n{p['steps']} steps", (p["speedup"], p["retention"]),
-                    fontsize=7, xytext=(4, 4), textcoords="offset points")
-    ax.axhline(0.9, color="grey", ls="--", lw=0.8)
-    ax.axvline(7, color="grey", ls=":", lw=0.8)
-    ax.set_xlabel("CPU speed-up over the teacher (1 thread, batch 1, 128 tokens)")
-    ax.set_ylabel("macro retention (retrieval, language id)")
-    ax.set_title("Search recommendations, distilled and evaluated")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+def summarise(rows: list[dict[str, float | None]]) -> dict[str, str]:
+    """``mean (min-max)`` over seeds per figure."""
+    out = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows if r[key] is not None]
+        out[key] = "–" if not values else (
+            f"{np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else f"{values[0]:.3f}"
+        )
+    return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="search -> distil -> evaluate (cpu_7x by default)")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "headline_run")
-    parser.add_argument("--budget", default="cpu_7x", help="the search's latency_budget preset (cpu_10x: the stretch)")
-    parser.add_argument("--full-budgets", nargs="*", default=list(HEADLINE_BUDGETS),
-                        help="recommendations distilled for --train-steps")
-    parser.add_argument("--episodes", type=int, default=5)
-    parser.add_argument("--train-steps", type=int, default=1000, help="for the 7x and 10x recommendations")
-    parser.add_argument("--curve-steps", type=int, default=200, help="for the other budgets' (0: skip them)")
-    parser.add_argument("--parallel", type=int, default=2, help="training jobs at a time")
-    parser.add_argument("--levers", nargs="*", default=LEVERS, help="train.py overrides")
+    parser = argparse.ArgumentParser(description="the headline under the dev/test protocol")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "headline_protocol")
+    parser.add_argument("--arch-file", type=Path, default=ROOT / "bench" / "archs" / "L2-H384-A12-F512-gelu.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--budget", default="cpu_7x")
+    parser.add_argument("--stop-after", type=int, default=0, help="stop after this many trainings (0: all)")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     walls: dict[str, float] = {}
-
-    search_dir = out / "search"
-    if not (search_dir / "recommendations.yaml").is_file():
-        walls["search"] = run([py, "search.py", f"latency_budget={args.budget}", "latency_budget.hard=true",
-                               f"search.episodes={args.episodes}", "logger=csv", f"hydra.run.dir={search_dir}"],
-                              out / "search.log")
-    recs = yaml.safe_load((search_dir / "recommendations.yaml").read_text())["budgets"]
-
-    # one training per distinct architecture; the headline budgets get the long schedule
-    archs: dict[str, dict] = {}
-    for budget, rec in recs.items():
-        if rec is None:
-            print(f"no architecture met {budget}")
-            continue
-        entry = archs.setdefault(rec["arch_id"], {"arch": rec["arch"], "budgets": [], "search_speedup": rec["speedup"]})
-        entry["budgets"].append(budget)
-    jobs = []
-    for arch_id, entry in archs.items():
-        full = any(b in args.full_budgets for b in entry["budgets"])
-        entry["steps"] = args.train_steps if full else args.curve_steps
-        entry["full"] = full
-        if not entry["steps"]:
-            continue
-        arch_file = out / f"arch_{arch_id}.yaml"
-        arch_file.write_text(yaml.safe_dump(entry["arch"], sort_keys=False))
-        train_dir = out / f"train_{arch_id}"
-        entry["train_dir"] = train_dir
+    trained = 0
+    jobs = [(recipe, seed) for seed in args.seeds for recipe in args.recipes]  # first seed of each recipe first
+    for recipe, seed in jobs:
+        name = f"{recipe}_s{seed}"
+        train_dir = out / f"train_{name}"
         if not (train_dir / "summary.json").is_file():
-            jobs.append((f"train {'/'.join(entry['budgets'])}", [
-                py, "train.py", f"arch_file={arch_file}", f"trainer.max_steps={entry['steps']}",
-                f"trainer.val_check_interval={entry['steps']}", "logger=csv", *args.levers,
-                f"hydra.run.dir={train_dir}"], out / f"train_{arch_id}.log"))
-    jobs.sort(key=lambda j: not any(b in j[0].split()[-1].split("/") for b in args.full_budgets))  # headline first
-    walls.update(run_parallel(jobs, args.parallel))
+            if args.stop_after and trained >= args.stop_after:
+                continue
+            walls[f"train {name}"] = run([
+                py, "train.py", f"arch_file={args.arch_file}", f"seed={seed}", f"trainer.max_steps={args.steps}",
+                f"trainer.val_check_interval={args.steps}", "logger=csv", *RECIPES[recipe],
+                f"hydra.run.dir={train_dir}"], out / f"train_{name}.log")  # fmt: skip
+            trained += 1
+        splits = ["dev", "test"] if seed == args.seeds[0] else ["test"]
+        for split in splits:
+            eval_dir = out / f"eval_{split}_{name}"
+            if not (eval_dir / "report.json").is_file():
+                walls[f"eval {split} {name}"] = run([
+                    py, "evaluate.py", f"student={train_dir / 'student'}", f"latency_budget={args.budget}",
+                    f"eval.split={split}", EVAL_TASKS, f"hydra.run.dir={eval_dir}"], out / f"eval_{split}_{name}.log")  # fmt: skip
 
-    points, reports = [], {}
-    for arch_id, entry in archs.items():
-        if "train_dir" not in entry:
-            continue
-        eval_dir = out / f"eval_{arch_id}"
-        if not (eval_dir / "report.json").is_file():
-            walls[f"eval {'/'.join(entry['budgets'])}"] = run(
-                [py, "evaluate.py", f"student={entry['train_dir'] / 'student'}", f"latency_budget={args.budget}",
-                 *(["prune_vocab=true"] if entry["full"] else []), f"hydra.run.dir={eval_dir}"], out / f"eval_{arch_id}.log")
-        report = json.loads((eval_dir / "report.json").read_text())
-        reports[arch_id] = report
-        entry["steps"] = json.loads((entry["train_dir"] / "summary.json").read_text())["steps"]  # as trained
-        short = "L{num_hidden_layers}-H{hidden_size}-A{num_attention_heads}-F{intermediate_size}-{hidden_act}".format(**entry["arch"])
-        points.append({"budgets": "/".join(entry["budgets"]), "arch": short, "steps": entry["steps"], "full": entry["full"],
-                       "speedup": report["latency"]["cpu"]["speedup"], "retention": report["retention"]["macro"],
-                       "retrieval": report["retention"]["tasks"].get("retrieval"),
-                       "langid": report["retention"]["tasks"].get("langid")})
-    plot(points, out / "retention_vs_speedup.png")
-    (out / "headline.json").write_text(json.dumps({"walls": walls, "recommendations": recs, "points": points,
-                                                   "reports": reports}, indent=2, default=str))
-    print("\n| budgets | architecture | steps | speed-up | retrieval | language id | macro retention |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for p in sorted(points, key=lambda p: p["speedup"]):
-        print(f"| {p['budgets']} | {p['arch']} | {p['steps']} | {p['speedup']:.2f}x | {p['retrieval']:.3f} | "
-              f"{p['langid']:.3f} | {p['retention']:.3f} |")
+    results: dict[str, Any] = {"walls": walls, "arch_file": str(args.arch_file), "steps": args.steps, "recipes": {}}
+    print(f"\n| recipe (data) | split | seeds | {' | '.join(figures_keys())} |")
+    print("|---|---|---|" + "---:|" * len(figures_keys()))
+    for recipe in args.recipes:
+        entry: dict[str, Any] = {"data": RECIPE_DATA[recipe], "overrides": RECIPES[recipe], "splits": {}}
+        for split in ("dev", "test"):
+            reports = {seed: out / f"eval_{split}_{recipe}_s{seed}" / "report.json" for seed in args.seeds}
+            done = {seed: json.loads(p.read_text()) for seed, p in reports.items() if p.is_file()}
+            if not done:
+                continue
+            rows = [figures(r) for r in done.values()]
+            entry["splits"][split] = {
+                "seeds": sorted(done), "per_seed": dict(zip(sorted(done), rows, strict=True)),
+                "intervals": {seed: r.get("intervals", {}).get("retention") for seed, r in done.items()},
+                "summary": summarise(rows),
+            }  # fmt: skip
+            summary = entry["splits"][split]["summary"]
+            print(f"| {recipe} | {split} | {len(done)} | {' | '.join(summary[k] for k in figures_keys())} |")
+        results["recipes"][recipe] = entry
+    (out / "headline.json").write_text(json.dumps(results, indent=2, default=str))
     print(json.dumps({k: round(v) for k, v in walls.items()}, indent=1))
+
+
+def figures_keys() -> list[str]:
+    return list(figures({"latency": {"cpu": {"speedup": 0}}, "retention": {"macro": 0, "tasks": {}}}))
 
 
 if __name__ == "__main__":

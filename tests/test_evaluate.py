@@ -23,6 +23,7 @@ from kdnas.nas.budget import LatencyBudget
 ROOT = Path(__file__).resolve().parents[1]
 # small enough for the tiny corpus below, large enough for the tiny random teacher to beat chance
 TINY_EVAL = dict(
+    tasks=["retrieval", "langid"],
     languages=["de", "fr", "es", "ru", "uk", "ja", "zh_CN", "ko"],
     n_candidates=40,
     min_candidates=10,
@@ -105,7 +106,7 @@ def test_embeddings_are_unit_length_and_in_input_order(tiny_teacher) -> None:  #
 
 
 def test_language_id_probe_beats_chance(tiny_teacher, corpus: Corpus) -> None:  # type: ignore[no-untyped-def]
-    suite = EvalSuite(tasks=["langid"], **TINY_EVAL)  # type: ignore[arg-type]
+    suite = EvalSuite(**{**TINY_EVAL, "tasks": ["langid"]})  # type: ignore[arg-type]
     plan = plan_langid(
         ranked_pairs(corpus.pairs("train"), 0), ranked_pairs(corpus.pairs("test"), 0), suite.langid_languages,
         suite.langid_train_per_language, suite.langid_test_per_language, suite.langid_min_train, suite.langid_min_test,
@@ -190,13 +191,47 @@ def test_the_teacher_as_its_own_student_has_retention_one(
     assert "## Summary" in card and "retention 1.000" in card and "| de |" in card
 
 
+def test_an_undistilled_student_gains_nothing_over_its_init_and_the_teacher_everything(
+    tiny_teacher, corpus: Corpus, tiny_budget: LatencyBudget, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    from kdnas.evaluate.student import teacher_as_student_dir
+    from kdnas.models.arch import ArchSpec
+    from kdnas.models.student import build_student
+    from kdnas.pipelines.evaluate import evaluate_student
+
+    suite = EvalSuite(**{**TINY_EVAL, "bootstrap": 200})  # type: ignore[arg-type]
+    arch = ArchSpec(num_hidden_layers=2, hidden_size=64, num_attention_heads=4, intermediate_size=128, hidden_act="gelu")
+    undistilled = build_student(arch, tiny_teacher.model, init="teacher")
+    student_dir = tmp_path / "undistilled"
+    undistilled.save_pretrained(student_dir)
+    tiny_teacher.tokenizer.save_pretrained(student_dir)
+    report = evaluate_student(student_dir, tiny_teacher, corpus, suite, tiny_budget, tmp_path / "a", command=["x"])
+    base = report["baselines"]["teacher_init"]
+    assert base["scores"]["tasks"] == report["scores"]["student"]["tasks"]  # it is its own init
+    t_macro, b_macro = report["scores"]["teacher"]["macro"], base["scores"]["macro"]
+    assert base["gain"]["macro"] == (0.0 if t_macro > b_macro else None)
+    assert base["agreement"] == report["agreement"]
+    untrained = report["baselines"]["untrained"]["scores"]["macro"]
+    assert untrained != report["scores"]["student"]["macro"]
+    lo, hi = report["intervals"]["retention"]["macro"]
+    assert lo <= report["retention"]["macro"] <= hi
+
+    teacher = evaluate_student(teacher_as_student_dir(tiny_teacher, tmp_path), tiny_teacher, corpus, suite,
+                               tiny_budget, tmp_path / "b", command=["x"])  # fmt: skip
+    gain = teacher["baselines"]["untrained"]["gain"]["macro"]
+    assert gain == (1.0 if t_macro > teacher["baselines"]["untrained"]["scores"]["macro"] else None)
+    assert teacher["intervals"]["gain"]["untrained"]["macro"] in ([1.0, 1.0], None)
+    assert teacher["agreement"]["in_domain"]["neighbourhood"] == 1.0
+    assert teacher["agreement"]["in_domain"]["cka"] == pytest.approx(1.0)
+
+
 def test_onnx_evaluation_reports_both_runtimes(
     tiny_teacher, corpus: Corpus, tiny_budget: LatencyBudget, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     from kdnas.evaluate.student import teacher_as_student_dir
     from kdnas.pipelines.evaluate import evaluate_student
 
-    suite = EvalSuite(tasks=["retrieval"], **{k: v for k, v in TINY_EVAL.items() if not k.startswith("langid")})  # type: ignore[arg-type]
+    suite = EvalSuite(**{**{k: v for k, v in TINY_EVAL.items() if not k.startswith("langid")}, "tasks": ["retrieval"]})  # type: ignore[arg-type]
     student_dir = teacher_as_student_dir(tiny_teacher, tmp_path)
     report = evaluate_student(student_dir, tiny_teacher, corpus, suite, tiny_budget, tmp_path, onnx=True, command=[])
     onnx = report["onnx"]
@@ -296,7 +331,8 @@ def tiny_student(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_evaluate_py_writes_both_reports(tiny_student: Path, tmp_path: Path) -> None:
     proc = run_script(
-        "evaluate.py", "experiment=tiny", f"student={tiny_student}", f"hydra.run.dir={tmp_path}", "prune_vocab=true", *TINY_CLI
+        "evaluate.py", "experiment=tiny", f"student={tiny_student}", f"hydra.run.dir={tmp_path}", "prune_vocab=true",
+        "eval.bootstrap=200", *TINY_CLI,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((tmp_path / "report.json").read_text())
@@ -307,6 +343,17 @@ def test_evaluate_py_writes_both_reports(tiny_student: Path, tmp_path: Path) -> 
     assert report["pruned"]["student"]["parameters"] < report["student"]["parameters"]
     card = (tmp_path / "report.md").read_text()
     assert "## Pruned vocabulary" in card and f"evaluate.py experiment=tiny student={tiny_student}" in card
+    # every section of the protocol: split, out-of-domain, baselines, agreement, languages, intervals
+    assert report["data"]["plan"]["split"] == "test" and report["suite"]["split"] == "test"
+    assert report["scores"]["student"]["tasks"]["ood_retrieval"]["per_language"]
+    assert report["retention"]["out_of_domain_macro"] is not None
+    assert set(report["baselines"]) == {"untrained", "teacher_init"}
+    assert set(report["agreement"]) == {"in_domain", "out_of_domain"}
+    assert report["languages"]["retrieval"]["worst"] in report["retention"]["per_language"]["retrieval"]
+    assert report["intervals"]["retention"]["macro"] and report["latency"]["cpu"]["speedup_ci"]
+    for title in ("## Against the undistilled architecture", "## Agreement with the teacher", "## Languages kept worst",
+                  "Out-of-domain cross-lingual retrieval", "**Out-of-domain data**"):  # fmt: skip
+        assert title in card, title
 
 
 @pytest.mark.parametrize(

@@ -235,7 +235,11 @@ def _ood_provenance(plan: dict[str, Any]) -> list[str]:
     ood = plan.get("ood_retrieval")
     if not ood:
         return []
-    dists = ", ".join(f"{k} {v}" for k, v in ood.get("distributions", {}).items())
+    packs = {k: v for k, v in ood.get("distributions", {}).items() if k.startswith("jupyterlab-language-pack-")}
+    named = [f"{k} {v}" for k, v in ood.get("distributions", {}).items() if k not in packs]
+    if packs:
+        named.append(f"{len(packs)} jupyterlab-language-pack-* ({', '.join(sorted(set(packs.values())))})")
+    dists = ", ".join(named)
     return [f"- **Out-of-domain data**: the gettext catalogs of {dists} ({len(ood['languages'])} languages); "
             f"{ood.get('removed_sources', 0):,} English sources that also occur (normalised) in the corpus were removed."]
 

@@ -32,6 +32,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from kdnas.data.corpus import Corpus
+from kdnas.data.out_of_domain import load_out_of_domain
 from kdnas.errors import ConfigError
 from kdnas.evaluate.embed import (
     DTYPES,
@@ -107,7 +108,7 @@ class EvalSuite:
         seed: chooses the samples (the same seed gives the same texts) and the resamples.
     """
 
-    tasks: list[str] = field(default_factory=lambda: list(CORPUS_TASKS))
+    tasks: list[str] = field(default_factory=lambda: [*CORPUS_TASKS, *OOD_TASKS])
     languages: list[str] = field(default_factory=lambda: list(DEFAULT_LANGUAGES))
     n_candidates: int = 500
     min_candidates: int = 200
@@ -224,8 +225,6 @@ class EvalSuite:
 
     def _plan_out_of_domain(self, plan: EvalPlan, corpus: Corpus) -> None:
         """The out-of-domain retrieval sample, with every English source of the corpus excluded."""
-        from kdnas.data.out_of_domain import load_out_of_domain  # TODO(lead): top-level once it lands
-
         corpus_sources = {p.source for split in corpus.splits for p in corpus.pairs(split)}
         ood = load_out_of_domain(exclude_sources=corpus_sources)
         plan.ood_retrieval = plan_retrieval(
