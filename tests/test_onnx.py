@@ -309,7 +309,7 @@ def test_deploy_py_writes_a_checked_bundle_with_its_latency_card(tiny_student: P
     assert check["fp32"]["passed"] and check["int8"]["passed"]
     card = json.loads((run_dir / "latency_card.json").read_text())
     assert set(card["machine"]) >= {"cpu", "cores", "isa", "memory_gib", "os", "torch", "onnxruntime", "transformers"}
-    assert card["profile"]["seq_len"] == 16 and card["real_length"]["seq_len"] < 16  # tiny texts: shorter
+    assert card["profile"]["seq_len"] == 16 and card["real_length"]["seq_len"] <= 16  # the texts' median, truncated at 16
     for timing in (card["fixed_length"], card["real_length"]):
         for side in ("student", "teacher"):
             lo, hi = timing[side]["median_ms_ci95"]

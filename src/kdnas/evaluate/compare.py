@@ -43,7 +43,7 @@ from kdnas.evaluate.intervals import relative_intervals, resample, score_interva
 from kdnas.evaluate.retention import gain_retention, language_summary, retention, size_ratios
 from kdnas.evaluate.suite import EvalSuite, macro_tasks
 from kdnas.latency.measure import measure_pair
-from kdnas.latency.profile import LatencyProfile
+from kdnas.latency.profile import LatencyProfile, with_real_inputs
 from kdnas.models.encoder import load_frozen_encoder
 from kdnas.models.teacher import Teacher
 
@@ -141,11 +141,29 @@ class Comparison:
         ci = speedup_interval(pair.student.samples_ms, pair.teacher.samples_ms, max(self.suite.bootstrap, 1), self.suite.seed)
         return {**pair.to_dict(), "speedup_ci": ci if self.suite.bootstrap else None}
 
+    def other_length(self) -> tuple[str, dict[str, Any]] | None:
+        """The budget's profile at the other kind of length: real dev texts for a fixed length, 128 tokens for a
+        corpus profile; as ``(label, profile changes)``, or ``None`` with no dev texts to time on."""
+        if self.profile.is_corpus:
+            return "128", {"seq_len": 128, "inputs": ()}
+        split = "dev" if "dev" in self.corpus.splits else "validation"
+        texts = self.corpus.texts(split)
+        if not texts:
+            return None
+        positions = getattr(self.teacher.model.config, "max_position_embeddings", 512)
+        real = with_real_inputs(self.profile, self.teacher.tokenizer, texts, seed=self.suite.seed,
+                                prefix=self.teacher.text_prefix, max_length=min(int(positions), 512))  # fmt: skip
+        return "real_length", {"seq_len": real.seq_len, "inputs": real.inputs}
+
     def latency(self, student: nn.Module) -> dict[str, Any]:
-        """:meth:`timed_pair` on every device of :func:`latency_profiles`, and ``budget``: whether it is met."""
+        """:meth:`timed_pair` on every device of :func:`latency_profiles`, and at the other kind of length on
+        the budget's device (``<device>_real_length`` or ``<device>_128``); ``budget``: whether it is met."""
         out: dict[str, Any] = {
             device: self.timed_pair(student, device=device) for device in latency_profiles(self.profile)
         }
+        if other := self.other_length():
+            label, changes = other
+            out[f"{self.profile.device}_{label}"] = self.timed_pair(student, **changes)
         main = out[self.profile.device]
         teacher_ms, student_ms = main["teacher"]["median_ms"], main["student"]["median_ms"]
         target = self.budget.target_ms(teacher_ms)

@@ -105,8 +105,7 @@ def _summary(report: dict[str, Any]) -> list[str]:
     for device, pair in report["latency"].items():
         if device == "budget":
             continue
-        p = pair["teacher"]["profile"]
-        label = f"latency {device} (median ms; batch {p['batch_size']}, {p['seq_len']} tokens, {p['threads']} thread(s))"
+        label = f"latency {device.split('_')[0]} (median ms; {_profile_words(pair['teacher']['profile'])})"
         rows.append([label, _num(pair["teacher"]["median_ms"], 2), _num(pair["student"]["median_ms"], 2),
                      f"speed-up {pair['speedup']:.2f}x{_ci(pair.get('speedup_ci'), 2)}"])  # fmt: skip
     scores, retention = report["scores"], report["retention"]
@@ -129,6 +128,15 @@ def _summary(report: dict[str, Any]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _profile_words(p: dict[str, Any]) -> str:
+    """``batch 1, 128 tokens, 1 thread(s)``, or for real texts ``batch 1, 200 dev texts (median 17 tokens), ...``."""
+    if p.get("seq_len") == "corpus":
+        length = f"{p.get('n_inputs')} real dev texts (median {p.get('median_tokens')} tokens)"
+    else:
+        length = f"{p['seq_len']} tokens"
+    return f"batch {p['batch_size']}, {length}, {p['threads']} thread(s)"
 
 
 def _baselines(report: dict[str, Any]) -> list[str]:
@@ -326,8 +334,7 @@ def _onnx(report: dict[str, Any]) -> list[str]:
     rows = []
     for kind, pair in onnx["latency"].items():
         p = pair["teacher"]["profile"]
-        rows.append([f"latency ONNX Runtime {kind} ({p['device']}, median ms; batch {p['batch_size']}, "
-                     f"{p['seq_len']} tokens, {p['threads']} thread(s))", _num(pair["teacher"]["median_ms"], 2),
+        rows.append([f"latency ONNX Runtime {kind} ({p['device']}, median ms; {_profile_words(p)})", _num(pair["teacher"]["median_ms"], 2),
                      _num(pair["student"]["median_ms"], 2), f"speed-up {pair['speedup']:.2f}x"])  # fmt: skip
     header = ["", "teacher (PyTorch)", "student (PyTorch)", *(f"student (ONNX {k})" for k in scores)]
     score_rows = []

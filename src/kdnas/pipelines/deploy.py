@@ -48,7 +48,7 @@ def deploy_student(student_dir: Path, out_dir: Path, teacher: Teacher, corpus: C
     result = build_bundle(
         student_dir, out_dir, teacher, settings, profile=budget.profile, budget=info, target_speedup=budget.speedup,
         train_texts=corpus.texts("train") if corpus is not None and settings.prune_vocab else (),
-        real_texts=corpus.texts("validation") if corpus is not None else (),
+        real_texts=corpus.texts("dev" if "dev" in corpus.splits else "validation") if corpus is not None else (),
         report=json.loads(report_file.read_text()) if report_file.is_file() else None,
     )
     card = result["latency_card"]
