@@ -76,8 +76,12 @@ def _check_front(df: pd.DataFrame) -> None:
 def _check_leaderboard(df: pd.DataFrame, n: int) -> pd.DataFrame:
     board = analysis.leaderboard(df, n=n)
     assert len(board) == min(n, len(df)) and list(board.index) == list(range(1, len(board) + 1))
-    rewards = [r for r in board["reward"] if not math.isnan(r)]
-    assert rewards == sorted(rewards, reverse=True)
+    for meets in (True, False):  # those that meet the budget first, each group by reward
+        rewards = [r for r, s in zip(board["reward"], board["status"], strict=True)
+                   if not math.isnan(r) and (s == "ok") == meets]
+        assert rewards == sorted(rewards, reverse=True)
+    missed = list(board["status"] != "ok")
+    assert missed == sorted(missed)
     failed = list(board["status"] == "failed")
     assert failed == sorted(failed)  # failed candidates last
     return board
@@ -92,7 +96,9 @@ def test_leaderboard_pareto_and_best_so_far_on_a_synthetic_run(tmp_path: Path) -
     assert df["quality"].iloc[1] == pytest.approx(0.7)
 
     board = _check_leaderboard(df, n=10)
-    assert list(board["architecture"][:2]) == ["L4-H64-A2-F128-relu", "L1-H16-A2-F32-relu"]
+    # those meeting the budget first: the infeasible 0.70 ranks after every "ok" one, as in search.py's table
+    assert list(board["architecture"][:2]) == ["L1-H16-A2-F32-relu", "L2-H32-A2-F64-gelu"]
+    assert board["architecture"].iloc[4] == "L4-H64-A2-F128-relu"
     assert board["status"].iloc[-1] == "failed"
     assert len(analysis.leaderboard(df, n=3)) == 3
 

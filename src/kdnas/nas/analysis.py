@@ -118,7 +118,7 @@ class SearchOutputs:
         if self.controller:
             lines.append(f"controller: {self.controller}, {len(self.predictions)} episode(s) predicted")
         ranked = leaderboard(self.candidates, n=1)
-        if len(ranked) and ranked["status"].iloc[0] != "failed":
+        if len(ranked) and ranked["status"].iloc[0] == "ok":  # the best meets the budget (search.py's best)
             top = ranked.iloc[0]
             lines.append(
                 f"best: {top['architecture']} reward {top['reward']:.4f}, loss {top['loss']:.4f}, "
@@ -210,10 +210,11 @@ LEADERBOARD_COLUMNS = (
 def leaderboard(df: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     """The ``n`` best candidates by reward (highest first; ties: lower loss first; failed ones last).
 
-    Infeasible candidates (over a hard budget) are ranked by their reward like ``search.py``'s
-    leaderboard; the ``status`` column tells them apart. The index is the rank, from 1.
+    Candidates that meet the budget (status ``ok``) come first, then the infeasible ones (over the budget),
+    each by reward, like ``search.py``'s leaderboard. The index is the rank, from 1.
     """
-    order = rank_order(df["reward"].astype(float).tolist(), df["loss"].astype(float).tolist())
+    order = rank_order(df["reward"].astype(float).tolist(), df["loss"].astype(float).tolist(),
+                       (df["status"] == "ok").tolist())
     out = df.iloc[order].loc[:, list(LEADERBOARD_COLUMNS)].head(n).reset_index(drop=True)
     out.index = pd.RangeIndex(1, len(out) + 1, name="rank")
     return out
@@ -239,8 +240,8 @@ def best_so_far(df: pd.DataFrame) -> pd.DataFrame:
     """The best reward found against evaluations spent, one row per candidate in evaluation order.
 
     Columns :data:`BEST_COLUMNS`: ``reward`` is the candidate's reward if it counts (status ``ok``: measured
-    and within a hard budget, as :func:`kdnas.nas.results.best`), else NaN; ``best_reward`` the highest
-    such reward up to and including this evaluation (NaN before the first).
+    and within the budget with its margin, as :func:`kdnas.nas.results.best`), else NaN; ``best_reward`` the
+    highest such reward up to and including this evaluation (NaN before the first).
     """
     reward = df["reward"].where(df["status"] == "ok").astype(float)
     return pd.DataFrame(

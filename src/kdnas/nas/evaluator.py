@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable
@@ -48,7 +49,9 @@ class ProxyEvaluator:
         teacher_ms: the teacher's latency, to log the speed-up.
         reference: the teacher model: each candidate is timed interleaved with it, and its latency stored
             on the scale of ``teacher_ms`` (``teacher_ms / side-by-side speed-up``), so that a slow or fast
-            moment of the machine moves neither a candidate's speed-up nor its reward.
+            moment of the machine moves neither a candidate's speed-up nor its reward. The side-by-side
+            speed-up is kept too (:attr:`Measurement.paired_speedup`): a run that reuses the measurement puts
+            it on its own teacher's scale.
     """
 
     def __init__(
@@ -109,9 +112,10 @@ class ProxyEvaluator:
                 raise RuntimeError("the latency callback produced no measurement")
             # other DDP ranks do not time the student: rank 0 broadcasts its measurement
             return Measurement(arch, "ok", loss=loss, wall_seconds=time.time() - started)
-        median, p90 = result.median_ms, result.p90_ms
+        median, p90, paired = result.median_ms, result.p90_ms, math.nan
         if latency.paired_speedup is not None and self.teacher_ms is not None:
-            scale = self.teacher_ms / latency.paired_speedup / result.median_ms  # onto the stored teacher time
+            paired = float(latency.paired_speedup)
+            scale = self.teacher_ms / paired / result.median_ms  # onto the stored teacher time
             median, p90 = median * scale, p90 * scale
         return Measurement(
             arch,
@@ -123,4 +127,5 @@ class ProxyEvaluator:
             latency_p90_ms=p90,
             latency_cv=result.cv,
             wall_seconds=time.time() - started,
+            paired_speedup=paired,
         )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -74,7 +74,8 @@ class SearchResult:
 
     Attributes:
         candidates: every evaluated candidate, in evaluation order.
-        best: the highest-reward candidate that meets a hard budget (None if none was measured).
+        best: the highest-reward candidate that meets the budget with its margin, in soft mode too (None if
+            none does: :func:`kdnas.nas.results.budget_unmet` says so in one line).
         recommendations: per standard speed-up (``"2x"``...), the lowest-loss measured architecture fast
             enough with the budget's margin (:func:`kdnas.nas.results.recommendations`).
         teacher_ms: the teacher's latency the rewards were computed with.
@@ -102,6 +103,8 @@ class Search:
             first (e.g. teacher-shaped seeds); the controller fills the remaining slots.
         journal: records each episode's proposals for resume (None: not resumable).
         callbacks: see :class:`SearchCallback`.
+        pool: arch ids the search may evaluate (None: the whole space), e.g. those a store holds for a replay;
+            the controller is asked within it and seeds outside it are dropped.
     """
 
     controller: Controller
@@ -114,6 +117,7 @@ class Search:
     seeds: Callable[[], list[ArchSpec]] | None = None
     journal: CandidateStore | None = None
     callbacks: Sequence[SearchCallback] = ()
+    pool: Collection[str] | None = None
     candidates: list[Candidate] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -158,9 +162,10 @@ class Search:
             if stored is not None:
                 return [Proposal(arch, mode) for arch, mode in stored]
         seeds = self.seeds() if episode == 0 and self.seeds is not None else []
-        seeds = seeds[: self.candidates_per_episode]
+        seeds = [a for a in seeds if self.pool is None or a.arch_id in self.pool][: self.candidates_per_episode]
         proposals = [Proposal(a, "seed") for a in seeds]
-        proposals += self.controller.ask(self.candidates_per_episode - len(seeds), exclude={a.arch_id for a in seeds})
+        proposals += self.controller.ask(self.candidates_per_episode - len(seeds), exclude={a.arch_id for a in seeds},
+                                         allowed=self.pool)
         if self.journal is not None and proposals:
             self.journal.save_proposals(THIS_RUN, episode, [p.arch for p in proposals], [p.mode for p in proposals])
         return proposals
@@ -171,7 +176,7 @@ class Search:
         stored = self.journal.proposals(THIS_RUN, episode) if self.journal is not None else None
         if stored is not None:
             return [Proposal(arch, mode) for arch, mode in stored]
-        return self.controller.ask(self.candidates_per_episode)  # no journal: the same seed, the same choice
+        return self.controller.ask(self.candidates_per_episode, allowed=self.pool)  # no journal: the same choice
 
     def _emit(self, hook: str, *args: Any) -> None:
         if is_global_zero():

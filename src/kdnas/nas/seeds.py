@@ -11,6 +11,7 @@ by side with the teacher), gives the controller that reference point; later epis
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from transformers import PretrainedConfig, PreTrainedModel
 
@@ -30,13 +31,15 @@ def estimated_cost(arch: ArchSpec, seq_len: int) -> float:
 
 
 def teacher_shaped_seeds(
-    space: SearchSpace, teacher: PreTrainedModel, budget: LatencyBudget, teacher_ms: float, limit: int
+    space: SearchSpace, teacher: PreTrainedModel, budget: LatencyBudget, teacher_ms: float, limit: int,
+    student_ms: Callable[[ArchSpec], float | None] | None = None,
 ) -> list[ArchSpec]:
     """Up to ``limit`` teacher-shaped architectures of ``space`` that meet ``budget``, deepest first.
 
     Per depth, FFN sizes are tried from the largest down; one whose multiply-adds already miss the target
     is skipped untimed (real latency only adds overhead), the others are timed interleaved with the teacher
-    until one meets the target.
+    until one meets the target. ``student_ms`` replaces that timing (a replay reads the stored latency on the
+    scale of ``teacher_ms``; None skips the architecture): then the teacher runs no forward.
     """
     if limit < 1:
         return []
@@ -53,9 +56,13 @@ def teacher_shaped_seeds(
         for arch in sorted((a for a in shaped if a.num_hidden_layers == depth), key=lambda a: -a.intermediate_size):
             if teacher_ms * estimated_cost(arch, tokens) / teacher_cost > target:
                 continue
-            pair = measure_pair(build_student(arch, teacher, init="random"), teacher, profile)
-            if teacher_ms / pair.speedup <= target:
-                log.info("seed %s: %.1fx faster than the teacher", arch.short_name, pair.speedup)
+            if student_ms is None:
+                ms: float | None = teacher_ms / measure_pair(build_student(arch, teacher, init="random"), teacher,
+                                                             profile).speedup
+            else:
+                ms = student_ms(arch)
+            if ms is not None and ms <= target:
+                log.info("seed %s: %.1fx faster than the teacher", arch.short_name, teacher_ms / ms)
                 seeds.append(arch)
                 break
         if len(seeds) >= limit:

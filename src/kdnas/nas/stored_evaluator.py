@@ -5,6 +5,10 @@ Wraps any :class:`~kdnas.nas.loop.Evaluator`. In a store shared by parallel jobs
 a candidate another job is distilling right now is waited for, not distilled again: the distilling job holds
 a lease it renews while it works; a job that dies stops renewing, and once its lease expires the next job
 that wants the candidate distils it itself.
+
+A failed candidate (a non-finite loss, out of memory) is stored with its reason and retried once, by the
+next run that wants it from the shared store; the retry's result replaces the failure, and a second failure
+is final. A resumed run keeps its own results, failures included (it repeats exactly what it did).
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ import os
 
 from kdnas.models.arch import ArchSpec
 from kdnas.nas.loop import Evaluator
-from kdnas.nas.store import LEASE_SECONDS, SHARED, THIS_RUN, CandidateStore, Measurement, owner_name
+from kdnas.nas.store import (
+    LEASE_SECONDS,
+    MAX_ATTEMPTS,
+    SHARED,
+    THIS_RUN,
+    CandidateStore,
+    Measurement,
+    owner_name,
+)
 from kdnas.utils.distributed import broadcast_from_zero, is_global_zero
 
 
@@ -54,14 +66,20 @@ class StoredEvaluator:
             return existing
         leased = self.shared is not None and is_global_zero()
         try:
+            attempt = 1
             if leased:
                 assert self.shared is not None
+                earlier = self.shared.get(self.setting, arch.arch_id)  # a failure to retry, or nothing
+                attempt += earlier.attempts if earlier is not None and not earlier.ok else 0
                 with self.shared.heartbeat(self.setting, arch.arch_id, self.owner, self.lease_seconds):
                     m = self.evaluator(arch, seed)
             else:
                 m = self.evaluator(arch, seed)
             m = broadcast_from_zero(m)  # rank 0 timed the student: its measurement is the one
             m.run = THIS_RUN
+            m.attempts = broadcast_from_zero(attempt)
+            if not m.ok and attempt >= MAX_ATTEMPTS:
+                m.reason = f"{m.reason} (attempt {attempt} of {MAX_ATTEMPTS}: final)"
             if is_global_zero():
                 self.store.put(self.setting, m)  # the run's own file first: safe even if the server is gone
                 if self.shared is not None:

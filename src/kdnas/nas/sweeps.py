@@ -1,6 +1,7 @@
 """One table for a sweep of searches (one job per budget): each job's best, and the best measured
 architecture per standard budget across every job's candidates (:func:`kdnas.nas.results.recommendations`,
-with the jobs' safety margin)."""
+with the jobs' safety margin). A job none of whose candidates met its budget has best ``-`` and its one-line
+reason under the table (``unmet`` in the returned summary)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def summarise_sweep(sweep_dir: Path) -> dict[str, Any] | None:
     rows_by_arch: dict[str, dict[str, str]] = {}
     teacher_ms: list[float] = []
     margins: list[float] = []
+    unmet: list[str] = []
     for d in jobs:
         summary = json.loads((d / "summary.json").read_text())
         teacher_ms.append(float(summary["teacher_latency_ms"]))
@@ -43,6 +45,8 @@ def summarise_sweep(sweep_dir: Path) -> dict[str, Any] | None:
         for r in rows:
             rows_by_arch.setdefault(r["arch_id"], r)
         b = summary.get("best") or {}
+        if summary.get("budget_unmet"):
+            unmet.append(f"job {d.name}: {summary['budget_unmet']}")
         table_rows.append({
             "job": d.name, "budget": summary["budget"], "target_ms": round(summary["target_ms"], 2),
             "best": ArchSpec.from_dict(b["arch"]).short_name if b else "-",
@@ -57,10 +61,12 @@ def summarise_sweep(sweep_dir: Path) -> dict[str, Any] | None:
     header = list(table_rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(r[h]) for h in header) + " |" for r in table_rows]
+    if unmet:
+        lines += ["", "No candidate met the budget in:", "", *(f"- {line}" for line in unmet)]
     lines += ["", f"Combined recommendations (all jobs' candidates, margin {margin:.0%}):", "",
               "| budget | architecture | speed-up | loss |", "|---|---|---|---|"]
     for k, r in recs.items():
         lines.append(f"| {k} | - | - | - |" if r is None else
                      f"| {k} | {ArchSpec.from_dict(r['arch']).short_name} | {r['speedup']:.1f}x | {r['loss']:.4f} |")
     write_text(sweep_dir / "sweep_summary.md", "\n".join(lines) + "\n")
-    return {"jobs": table_rows, "recommendations": recs}
+    return {"jobs": table_rows, "recommendations": recs, "unmet": unmet}

@@ -3,7 +3,10 @@
 The episode loop itself is :mod:`kdnas.nas.loop` (usable without Hydra); this module only builds what it
 needs from the config (space, budget, controller, teacher, proxy data, stores, evaluator, callbacks), runs
 it and writes ``summary.json``. Re-running with the same ``hydra.run.dir`` resumes from the run's
-``search.sqlite``, distilling nothing twice.
+``search.sqlite``, distilling nothing twice. ``search.replay=true`` replays the search against the shared
+store's measurements of the same setting instead (:mod:`kdnas.nas.replay`): nothing distilled, no teacher
+forward. A search none of whose candidates meets the budget writes its outputs, then ends with one line and
+exit status 2 (in a multirun the job ends normally and the sweep summary reports it).
 """
 
 from __future__ import annotations
@@ -16,18 +19,23 @@ from typing import Any
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from kdnas.data.datamodule import DistillDataModule
 from kdnas.data.teacher_cache import TeacherCache, build_teacher_cache
+from kdnas.errors import ConfigError
 from kdnas.models.arch import ArchSpec
 from kdnas.models.teacher import Teacher
 from kdnas.nas.budget import LatencyBudget
 from kdnas.nas.callbacks import ConsoleReport, LoggerCallback, OutputWriter
 from kdnas.nas.controllers import Controller
 from kdnas.nas.evaluator import ProxyEvaluator
-from kdnas.nas.loop import Search, SearchCallback
+from kdnas.nas.loop import Evaluator, Search, SearchCallback
 from kdnas.nas.reference import check_budget_reachable, teacher_latency
+from kdnas.nas.replay import ReplayTable
+from kdnas.nas.results import budget_unmet
 from kdnas.nas.seeds import teacher_shaped_seeds
 from kdnas.nas.space import SearchSpace
 from kdnas.nas.store import CandidateStore, owner_name, setting_key
@@ -78,7 +86,8 @@ def setting(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, budget: La
         "steps": cfg.search.proxy_steps,
         "profile": budget.profile.to_dict(),
         "paired_latency": bool(cfg.search.paired_latency),
-        "seed": cfg.search.seed,
+        # a replay reads the measurements of search.replay_seed, whatever seed its controller has
+        "seed": cfg.search.replay_seed if cfg.search.replay else cfg.search.seed,
     })
 
 
@@ -110,6 +119,15 @@ def proxy_evaluator(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, bu
     )
 
 
+def unmet_budget(line: str, out: Path) -> None:
+    """No candidate meets the budget: one line and exit status 2 (:class:`ConfigError`), the outputs kept. In a
+    multirun the job ends normally, so the other jobs run and the sweep summary lists it (and exits 2)."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        log.error("%s (outputs in %s)", line, out)
+        return
+    raise ConfigError(f"{line} (outputs in {out})")
+
+
 def search(cfg: DictConfig) -> dict[str, Any]:
     """Run the configured search; returns the summary written to ``summary.json``."""
     started = time.time()
@@ -121,31 +139,50 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     space: SearchSpace = hydra.utils.instantiate(cfg.search_space, _convert_="all")
     budget: LatencyBudget = hydra.utils.instantiate(cfg.latency_budget)
     controller: Controller = hydra.utils.instantiate(cfg.controller)(space=space)
-    store = CandidateStore(out / "search.sqlite", key="hydra.run.dir")
+    replaying = bool(s.replay)
+    store = None if replaying else CandidateStore(out / "search.sqlite", key="hydra.run.dir")
     shared = shared_store(cfg)  # before the teacher loads: a bad store is one line, at once
+    if replaying and shared is None:
+        raise ConfigError("search.replay=true reads the measurements of the shared store, but search.shared_store "
+                          "is null: set it to auto, a path or a database URL")
     L.seed_everything(s.seed, workers=True, verbose=False)
 
     teacher = load_teacher(cfg)
     dm = make_datamodule(cfg, load_corpus(cfg), teacher, train_split="proxy", val_split="validation", paired=False)
-    dm.teacher_caches = teacher_caches(cfg, teacher, dm)
+    if not replaying:  # a replay needs no teacher outputs
+        dm.teacher_caches = teacher_caches(cfg, teacher, dm)
     budget = resolve_latency_profile(budget, teacher, dm.corpus)  # seq_len=corpus: the dev split's texts
-    teacher_ms = teacher_latency(store, teacher.model, budget)
+    key = setting(cfg, teacher, dm, budget)
+    table = None
+    if replaying:  # the stored side-by-side timings are the latency reference: the teacher runs nothing
+        assert shared is not None
+        table = ReplayTable.load(shared, key)
+        table.require(space, s.episodes * s.candidates_per_episode)
+        teacher_ms = table.teacher_ms
+    else:
+        assert store is not None
+        teacher_ms = teacher_latency(store, teacher.model, budget)
+        if s.check_budget and not store.meta("budget_checked"):
+            check_budget_reachable(space, teacher.model, budget, teacher_ms)
+            store.set_meta("budget_checked", True)
     log.info("budget %s", budget.describe(teacher_ms))
-    if s.check_budget and not store.meta("budget_checked"):
-        check_budget_reachable(space, teacher.model, budget, teacher_ms)
-        store.set_meta("budget_checked", True)
     loggers = build_loggers(cfg) if is_global_zero() else []
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    key = setting(cfg, teacher, dm, budget)
-    evaluator = StoredEvaluator(proxy_evaluator(cfg, teacher, dm, budget, teacher_ms), store,
-                                key, shared=shared, owner=owner_name(out),
-                                lease_seconds=s.lease_seconds)
+    stored: StoredEvaluator | None = None
+    evaluator: Evaluator
+    if table is not None:
+        evaluator = table
+    else:
+        assert store is not None
+        evaluator = stored = StoredEvaluator(proxy_evaluator(cfg, teacher, dm, budget, teacher_ms), store, key,
+                                             shared=shared, owner=owner_name(out), lease_seconds=s.lease_seconds)
     limit = min(s.teacher_shaped_seeds, s.candidates_per_episode)
 
     def seeds() -> list[ArchSpec]:
-        found = teacher_shaped_seeds(space, teacher.model, budget, teacher_ms, limit)
+        found = teacher_shaped_seeds(space, teacher.model, budget, teacher_ms, limit,
+                                     student_ms=None if table is None else table.student_ms)
         if limit and not found:
             log.info("no teacher-shaped architecture of the space meets %s: the first episode is the controller's",
                      budget.name)
@@ -155,11 +192,12 @@ def search(cfg: DictConfig) -> dict[str, Any]:
                                        ConsoleReport(budget.describe(teacher_ms))]
     result = Search(controller, evaluator, budget, teacher_ms, episodes=s.episodes,
                     candidates_per_episode=s.candidates_per_episode, seed=s.seed, seeds=seeds, journal=store,
-                    callbacks=callbacks).run()
+                    callbacks=callbacks, pool=None if table is None else table.pool).run()
     if not is_global_zero():
         return {"rank": global_rank(), "candidates": len(result.candidates)}
     finish_wandb()
     winner = result.best
+    unmet = None if winner is not None else budget_unmet(result.candidates, budget, teacher_ms)
     summary = {
         "budget": budget.name,
         "target_ms": budget.target_ms(teacher_ms),
@@ -168,11 +206,16 @@ def search(cfg: DictConfig) -> dict[str, Any]:
         "setting": key,  # the store key of its measurements (shared by every search of the same setting)
         "shared_store": None if shared is None else shared.where,
         "candidates": len(result.candidates),
-        "distilled_this_session": evaluator.distilled,
+        "distilled_this_session": 0 if stored is None else stored.distilled,
         "failed": sum(not c.ok for c in result.candidates),
+        "replay": replaying,
+        "meet_budget": sum(c.ok and c.feasible for c in result.candidates),
         "best": None if winner is None else {**winner.row(), "arch": winner.arch.to_dict()},
+        "budget_unmet": unmet,  # why no candidate is best, in one line
         "wall_seconds": round(time.time() - started, 1),
     }
     write_json(out / "summary.json", summary)
+    if unmet is not None:
+        unmet_budget(unmet, out)
     print(f"outputs: {out}")
     return summary

@@ -2,11 +2,14 @@
 
 Every job of ``python search.py -m latency_budget=cpu_3x,cpu_5x,cpu_7x`` writes its own outputs; at the end
 of the sweep :func:`kdnas.nas.sweeps.summarise_sweep` reads them back and writes ``sweep_summary.md`` and
-``sweep_recommendations.yaml`` in the sweep directory.
+``sweep_recommendations.yaml`` in the sweep directory. A job whose budget no candidate met does not stop
+the sweep (it ends normally, see :func:`kdnas.pipelines.search.unmet_budget`): the summary lists it, one line
+each on stderr, and the sweep exits with status 2 once everything is written.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,3 +37,7 @@ class SweepSummaryCallback(Callback):
         console = Console()
         console.print(table)
         console.print(f"combined recommendations: {sweep_dir / 'sweep_recommendations.yaml'}")
+        for line in result["unmet"]:
+            print(f"error: {line}", file=sys.stderr)
+        if result["unmet"]:
+            sys.exit(2)

@@ -19,14 +19,16 @@ from kdnas.nas.results import Candidate, rank_order
 
 
 def leaderboard_table(candidates: Sequence[Candidate], teacher_ms: float, n: int = 10) -> Table:
-    """The ``n`` best candidates (:func:`kdnas.nas.results.rank_order`) as a rich table that fits 80 columns."""
+    """The ``n`` best candidates (:func:`kdnas.nas.results.rank_order`: those meeting the budget first) as a
+    rich table that fits 80 columns."""
     table = Table(title=f"KD-NAS leaderboard (teacher {teacher_ms:.2f} ms)", box=box.SIMPLE_HEAD, show_edge=False,
                   pad_edge=False, collapse_padding=True,
                   caption="params: without embeddings; ×: speed-up over the teacher")
     for col in ("#", "architecture", "params", "loss", "ms", "×", "reward", "status"):
         left = col in ("architecture", "status")
         table.add_column(col, justify="left" if left else "right", no_wrap=True)
-    order = rank_order([c.reward for c in candidates], [c.measurement.loss for c in candidates])
+    order = rank_order([c.reward for c in candidates], [c.measurement.loss for c in candidates],
+                       [c.feasible for c in candidates])
     for i, j in enumerate(order[:n], 1):
         c, m = candidates[j], candidates[j].measurement
         table.add_row(
@@ -115,6 +117,8 @@ class ConsoleReport(SearchCallback):
         if winner is not None:
             self.console.print(f"best: [bold]{winner.arch.short_name}[/] reward {winner.reward:.4f}, "
                                f"{winner.speedup:.1f}x, loss {winner.measurement.loss:.4f}", soft_wrap=True)
+        else:
+            self.console.print("best: none (no measured candidate meets the budget)", soft_wrap=True)
 
     def _plain(self, line: str) -> None:
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)

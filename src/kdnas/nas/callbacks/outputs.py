@@ -1,6 +1,6 @@
 """The run directory's files: ``candidates.csv`` after every candidate (a killed search leaves a complete
-table), then ``best_arch.yaml`` (with the budget and profile it was searched for), ``recommendations.yaml``,
-``pareto.png`` and ``controller.pt``."""
+table), then ``best_arch.yaml`` (the best candidate that meets the budget, with the budget and profile it was
+searched for; absent when none does), ``recommendations.yaml``, ``pareto.png`` and ``controller.pt``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ class OutputWriter(SearchCallback):
         write_candidates_csv(self.out_dir / "candidates.csv", search.candidates)
 
     def on_search_end(self, search: Search, result: SearchResult) -> None:
-        if result.best is not None:
+        if result.best is None:  # none meets the budget: no architecture to train (nor one left from before)
+            (self.out_dir / "best_arch.yaml").unlink(missing_ok=True)
+        else:
             best = result.best
             result.best.arch.to_yaml(self.out_dir / "best_arch.yaml", searched_for={
                 # the profile's own dict: a corpus profile's summary and fingerprint, not its token ids

@@ -2,9 +2,10 @@
 
 Call order, for each episode ``e = 0, 1, ...`` (``e`` = how many times :meth:`Controller.tell` was called):
 
-1. ``proposals = controller.ask(k, exclude=ids)`` - up to ``k`` :class:`Proposal` s (an architecture and
-   the mode that chose it), distinct, valid in the controller's space, none observed before nor in
-   ``exclude``. Deterministic: the same seed, history and arguments give the same proposals.
+1. ``proposals = controller.ask(k, exclude=ids, allowed=pool)`` - up to ``k`` :class:`Proposal` s (an
+   architecture and the mode that chose it), distinct, valid in the controller's space, none observed before
+   nor in ``exclude``, and in ``allowed`` when it is given (a replay's pool: the architectures a store has
+   measured). Deterministic: the same seed, history and arguments give the same proposals.
 2. The caller distils and measures them (:class:`kdnas.nas.loop.Search` does).
 3. ``controller.tell(archs, rewards)`` - records the rewards (NaN = the candidate failed: kept so it is never
    proposed again, not trained on), logs how well they had been predicted (:attr:`Controller.prediction_log`),
@@ -19,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -116,23 +117,33 @@ class Controller(ABC):
         """The 0-based index of the next episode (how many times :meth:`tell` was called)."""
         return 1 + max((o.episode for o in self.history), default=-1)
 
-    def ask(self, k: int, exclude: Iterable[str] = ()) -> list[Proposal]:
-        """Up to ``k`` proposals for the next episode; fewer only when the space has fewer unseen architectures.
+    def ask(self, k: int, exclude: Iterable[str] = (), allowed: Collection[str] | None = None) -> list[Proposal]:
+        """Up to ``k`` proposals for the next episode; fewer only when the space (or ``allowed``) has fewer
+        unseen architectures.
+
+        Subclasses choose in :meth:`_choose` among the ``available`` architectures it is given, which already
+        honours ``exclude`` and ``allowed``; one that overrides ``ask`` itself must honour them too.
 
         Args:
             k: number of candidates wanted (>= 0).
             exclude: arch ids not to propose (e.g. candidates the loop chose itself this episode).
+            allowed: the only arch ids that may be proposed (None: any in the space), e.g. a replay's pool.
         """
         if k < 0:
             raise ValueError(f"ask: k must be >= 0, got {k}")
         excluded = set(exclude) | self.observed_ids
-        available = [a for a in self.space.all_valid() if a.arch_id not in excluded]
+        pool = None if allowed is None else set(allowed)
+        available = [a for a in self.space.all_valid()
+                     if a.arch_id not in excluded and (pool is None or a.arch_id in pool)]
         rng = np.random.default_rng([self.seed, self.episode])
         return self._choose(rng, available, min(k, len(available)))
 
     @abstractmethod
     def _choose(self, rng: np.random.Generator, available: list[ArchSpec], k: int) -> list[Proposal]:
-        """``k`` distinct proposals among ``available`` (unseen, in the space's grid order; ``k <= len``)."""
+        """``k`` distinct proposals among ``available`` (unseen, allowed, in the space's grid order; ``k <= len``).
+
+        Choose only among ``available`` (not :meth:`SearchSpace.all_valid`): that is what keeps a replay
+        within its pool."""
 
     @abstractmethod
     def predict(self, archs: Sequence[ArchSpec]) -> np.ndarray:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, InterfaceError, OperationalError
 
@@ -135,12 +135,20 @@ class CandidateStore:
 
     # --- measurements --------------------------------------------------------------------------------
     def put(self, setting: str, m: Measurement) -> None:
-        """Store ``m`` under ``setting``; a measurement already stored for that architecture is kept."""
+        """Store ``m`` under ``setting``; a measurement already stored for that architecture is kept, unless it
+        is a failure and ``m`` a later attempt at the same candidate (its retry)."""
         row = {**m.to_row(), "setting": setting, "arch_id": m.arch.arch_id, "created": time.time()}
+        key = (measurements.c.setting == setting) & (measurements.c.arch_id == m.arch.arch_id)
 
         def insert(conn: Connection) -> None:
-            with contextlib.suppress(IntegrityError), conn.begin_nested():  # the key exists: written once
-                conn.execute(measurements.insert().values(**row))
+            try:
+                with conn.begin_nested():
+                    conn.execute(measurements.insert().values(**row))
+            except IntegrityError:  # the key exists: written once, but a retry supersedes the failure
+                superseded = key & (measurements.c.status == "failed") & (
+                    func.coalesce(measurements.c.attempts, 1) < m.attempts)
+                conn.execute(update(measurements).where(superseded).values(
+                    **{k: v for k, v in row.items() if k not in ("setting", "arch_id", "created")}))
 
         self._transaction(insert)
 
@@ -211,16 +219,21 @@ class CandidateStore:
 
     def wait_or_claim(self, setting: str, arch_id: str, owner: str, lease_seconds: float = LEASE_SECONDS,
                       poll: float = 1.0) -> Measurement | None:
-        """The measurement once another job stores it, or None once this job holds the lease (distil it)."""
+        """The measurement once another job stores it, or None once this job holds the lease (distil it).
+
+        A failure that may be retried (:attr:`Measurement.retryable`) is no answer: the first job to lease it
+        distils it again, the others wait for that retry's result.
+        """
         while True:
             found = self.get(setting, arch_id)
-            if found is not None:
+            if found is not None and not found.retryable:
                 return found
             if self.acquire(setting, arch_id, owner, lease_seconds):
                 found = self.get(setting, arch_id)  # stored between our read and our lease
-                if found is not None:
+                if found is not None and not found.retryable:
                     self.release(setting, arch_id, owner)
-                return found
+                    return found
+                return None
             time.sleep(poll)
 
     # --- proposals and meta ----------------------------------------------------------------------------

@@ -38,6 +38,10 @@ class SearchSettings:
     shared_store: str | None = "auto"
     # a job distilling a candidate of the shared store renews its lease; one not renewed this long is taken over
     lease_seconds: float = 120.0
+    # search the shared store's measurements of this setting only: nothing distilled, no teacher forward
+    replay: bool = False
+    # the search.seed the replayed measurements were made with (search.seed then seeds the controller alone)
+    replay_seed: int = II("seed")
 
 
 #: the smallest value of each integer setting
