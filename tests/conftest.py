@@ -101,3 +101,18 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object
 
     base = request.getfixturevalue("postgres_base")
     yield lambda: new_database(base)
+
+
+_SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]  # 70, so 4,900 two-syllable pseudo-words
+_DISTINCT_MODULUS = 401  # a prime: i -> (k + 1) i + k (mod 401) differs for every i < 401 at every position k
+
+
+def distinct_words(i: int, n: int = 5) -> str:
+    """``n`` pseudo-words, every one of them different for every other ``i`` (0 <= i < 401), each position
+    drawing on its own words: texts that differ only by them are not near-duplicates of each other (token-set
+    Jaccard < 0.8, more than one word apart), so each lands in a split of its own hash
+    (:mod:`kdnas.data.splits.families`), where "file {i}" would make one family of them all."""
+    if not 0 <= i < _DISTINCT_MODULUS or not 1 <= n <= 12:
+        raise ValueError(f"distinct_words needs 0 <= i < {_DISTINCT_MODULUS} and 1 <= n <= 12, got {i}, {n}")
+    codes = [k * _DISTINCT_MODULUS + ((k + 1) * i + k) % _DISTINCT_MODULUS for k in range(n)]
+    return " ".join(_SYLLABLES[c // 70] + _SYLLABLES[c % 70] for c in codes)

@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from kdnas.errors import ConfigError
 from kdnas.models.arch import ArchSpec
-from tests.conftest import ROOT, compose_config
+from tests.conftest import ROOT, compose_config, distinct_words
 
 
 def values(group: str) -> list[str]:
@@ -58,11 +58,11 @@ def test_data(value: str, tiny_teacher, tmp_path: Path) -> None:  # type: ignore
     overrides = [f"data={value}", f"data.corpus.max_texts={small}"]
     if value == "text_files":
         text = tmp_path / "corpus.txt"
-        text.write_text("\n".join(f"sentence number {i} of a small corpus" for i in range(400)))
+        text.write_text("\n".join(f"sentence {distinct_words(i)} of a small corpus" for i in range(400)))
         overrides.append(f"data.corpus.paths=[{text}]")
     if value == "hf_dataset":
         data = tmp_path / "corpus.jsonl"
-        data.write_text("\n".join(f'{{"text": "line {i} of a local json dataset"}}' for i in range(400)))
+        data.write_text("\n".join(f'{{"text": "line {distinct_words(i)} of a json dataset"}}' for i in range(400)))
         overrides += ["data.corpus.path=json", f"+data.corpus.data_files={data}", "data.corpus.streaming=false"]
     cfg = compose_config("train", overrides, tmp_path)
     corpus = hydra.utils.instantiate(cfg.data.corpus, _convert_="all")

@@ -39,13 +39,29 @@ def package_of(path: Path) -> str:
     return rel[0].removesuffix(".py") if rel else ""
 
 
-@pytest.mark.parametrize("path", [p for p in modules() if package_of(p) != "__init__"], ids=lambda p: str(p.relative_to(SRC)))
+def is_entry_point(path: Path) -> bool:
+    """A ``__main__.py`` (``python -m kdnas.<package>``) is an entry point, like train.py or search.py: it may
+    import pipelines. Nothing else under src/ may, and nothing may import a ``__main__``."""
+    return path.name == "__main__.py"
+
+
+@pytest.mark.parametrize("path", [p for p in modules() if package_of(p) != "__init__" and not is_entry_point(p)],
+                         ids=lambda p: str(p.relative_to(SRC)))
 def test_no_import_from_a_lower_layer_to_a_higher_one(path: Path) -> None:
     package = package_of(path)
     own = layer(package)
     wrong = sorted(m for m in imports(path) if m.startswith("kdnas.") and m.split(".")[1] != package
                    and layer(m.split(".")[1]) >= own)
     assert not wrong, f"{path.relative_to(SRC)} (layer {own}) imports {wrong}: a sibling or a higher layer"
+
+
+def test_entry_points_import_pipelines_only() -> None:
+    """The exemption is narrow: an entry point imports kdnas.pipelines and nothing imports an entry point."""
+    for path in modules():
+        found = {m for m in imports(path) if m.startswith("kdnas.")}
+        assert not {m for m in found if m.endswith(".__main__")}, path
+        if is_entry_point(path):
+            assert found and all(m.startswith("kdnas.pipelines.") for m in found), path
 
 
 def test_hydra_only_in_pipelines_and_no_argparse() -> None:

@@ -1,8 +1,8 @@
 """A monolingual corpus from a Hugging Face ``datasets`` dataset (the paper's CC-100, or local files).
 
 The first ``max_texts_total`` non-empty rows of one text column are read (streamed by default, so a
-CC-100 language need not be downloaded whole), de-duplicated, and assigned to splits by a stable hash of
-the text, like :mod:`kdnas.data.text_files`. Local JSON, CSV or text files load with ``path="json"``
+CC-100 language need not be downloaded whole), de-duplicated, and assigned to splits by families of
+near-duplicates, like :mod:`kdnas.data.text_files`. Local JSON, CSV or text files load with ``path="json"``
 (``"csv"``, ``"text"``) and ``data_files=...``, which also works offline.
 """
 

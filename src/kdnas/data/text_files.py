@@ -1,7 +1,9 @@
 """A monolingual corpus from plain text files: one sentence per non-empty line.
 
-Lines are stripped, de-duplicated and assigned to a split by a stable hash of the line (``split_of``), so
-adding files never moves an existing sentence to another split.
+Lines are stripped, de-duplicated, grouped into families of near-duplicates (equal up to case, punctuation
+and digits, token-set Jaccard >= 0.8, or one word apart: :mod:`kdnas.data.splits.families`) and each
+family is assigned to a split by a stable hash of its smallest line (``split_of``). Adding files moves an
+existing sentence to another split only when a new line joins its family.
 
 This module also holds the split helpers the other corpus sources share (fraction and cap checks, the
 seeded cap-and-shuffle of a split).
@@ -14,7 +16,8 @@ import os
 import random
 from collections.abc import Iterable, Mapping, Sequence
 
-from kdnas.data.corpus import SPLITS, Corpus, CorpusSplit, split_of
+from kdnas.data.corpus import SPLITS, Corpus, CorpusSplit
+from kdnas.data.splits.families import family_splits
 from kdnas.errors import ConfigError
 from kdnas.utils.checks import is_int
 
@@ -87,12 +90,14 @@ def split_monolingual(
     max_texts: Mapping[str, int | None] | None = None,
     seed: int = 0,
 ) -> Corpus:
-    """Build a :class:`Corpus` from unique sentences, each assigned to a split by a hash of itself."""
+    """Build a :class:`Corpus` from unique sentences, each family of near-duplicates in one split."""
     shares = check_fractions(fractions)
     caps = check_max_texts(max_texts)
+    unique = list(dict.fromkeys(texts))  # dedupe, keep first-seen order
+    split_of_text = family_splits(unique, shares)
     by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
-    for text in dict.fromkeys(texts):  # dedupe, keep first-seen order
-        by_split[split_of(text, shares)].append(text)
+    for text in unique:
+        by_split[split_of_text[text]].append(text)
     splits = {
         s: CorpusSplit(texts=cap_and_shuffle(by_split[s], caps[s], random.Random(f"{seed}:{s}")))
         for s in SPLITS

@@ -1,6 +1,8 @@
 """Splitting translations by English source, so that no source or any of its translations is in two splits.
 
-Each English source goes to the split ``split_of(source, fractions)`` gives it; a translation shared by
+English sources are grouped into families of near-duplicates (:mod:`kdnas.data.splits.families`: equal up to
+case, punctuation and digits, token-set Jaccard >= 0.8, or one word apart) and each family goes whole to
+the split ``split_of(<its smallest source>, fractions)`` gives it; a translation shared by
 sources of several splits is kept in one of them only (:func:`drop_cross_split_texts`); a split is then
 sampled under its text budget in whole source groups and shuffled (:func:`build_split`).
 """
@@ -11,16 +13,18 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 
-from kdnas.data.corpus import SPLITS, CorpusSplit, TranslationPair, split_of
+from kdnas.data.corpus import SPLITS, CorpusSplit, TranslationPair
+from kdnas.data.splits.families import family_splits
 
 Groups = dict[str, dict[str, dict[str, str]]]  # split -> English source -> language -> translation
 
 
 def group_by_split(translations: Mapping[str, dict[str, str]], shares: dict[str, float]) -> Groups:
-    """Each source (with its translations) under the split its hash assigns it to."""
+    """Each source (with its translations) under the split of its family of near-duplicates."""
     groups: Groups = {s: {} for s in SPLITS}
+    split_of_source = family_splits(translations, shares)
     for source, per_language in translations.items():
-        groups[split_of(source, shares)][source] = per_language
+        groups[split_of_source[source]][source] = per_language
     return groups
 
 
