@@ -23,6 +23,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from kdnas.data.corpus import Corpus
 from kdnas.data.datamodule import DistillDataModule
 from kdnas.data.teacher_cache import TeacherCache, build_teacher_cache
 from kdnas.errors import ConfigError
@@ -119,6 +120,21 @@ def proxy_evaluator(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, bu
     )
 
 
+#: a replay's teacher and corpus by their settings: the jobs of a multirun of replays load them once
+_REPLAY_INPUTS: dict[str, tuple[Teacher, Corpus]] = {}
+
+
+def replay_inputs(cfg: DictConfig) -> tuple[Teacher, Corpus]:
+    """The teacher and corpus of a replay, loaded once per process (a replay only reads them: it runs no forward
+    and keeps only its last settings' pair), so comparing controllers over many seeds costs seconds a job."""
+    key = OmegaConf.to_yaml(OmegaConf.create({"teacher": OmegaConf.to_container(cfg.teacher, resolve=True),
+                                              "corpus": OmegaConf.to_container(cfg.data.corpus, resolve=True)}))
+    if key not in _REPLAY_INPUTS:
+        _REPLAY_INPUTS.clear()
+        _REPLAY_INPUTS[key] = (load_teacher(cfg), load_corpus(cfg))
+    return _REPLAY_INPUTS[key]
+
+
 def unmet_budget(line: str, out: Path) -> None:
     """No candidate meets the budget: one line and exit status 2 (:class:`ConfigError`), the outputs kept. In a
     multirun the job ends normally, so the other jobs run and the sweep summary lists it (and exits 2)."""
@@ -147,8 +163,8 @@ def search(cfg: DictConfig) -> dict[str, Any]:
                           "is null: set it to auto, a path or a database URL")
     L.seed_everything(s.seed, workers=True, verbose=False)
 
-    teacher = load_teacher(cfg)
-    dm = make_datamodule(cfg, load_corpus(cfg), teacher, train_split="proxy", val_split="validation", paired=False)
+    teacher, corpus = replay_inputs(cfg) if replaying else (load_teacher(cfg), load_corpus(cfg))
+    dm = make_datamodule(cfg, corpus, teacher, train_split="proxy", val_split="validation", paired=False)
     if not replaying:  # a replay needs no teacher outputs
         dm.teacher_caches = teacher_caches(cfg, teacher, dm)
     budget = resolve_latency_profile(budget, teacher, dm.corpus)  # seq_len=corpus: the dev split's texts
