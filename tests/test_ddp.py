@@ -50,6 +50,6 @@ def test_search_under_ddp_one_store_same_decisions(tmp_path: Path) -> None:
     one, ddp = rows(tmp_path / "one" / "candidates.csv"), rows(tmp_path / "ddp" / "candidates.csv")
     assert list(one) == list(ddp) and len(ddp) == 4  # the same candidates, in the same order
     for arch_id, r in ddp.items():
-        assert r["status"] == "ok" and float(r["latency_median_ms"]) > 0
+        assert r["status"] in ("ok", "infeasible") and float(r["latency_median_ms"]) > 0  # measured, not failed
         assert abs(float(r["loss"]) - float(one[arch_id]["loss"])) / float(one[arch_id]["loss"]) < TOLERANCE
     assert sorted(p.name for p in (tmp_path / "ddp").glob("*.csv")) == ["candidates.csv"]
