@@ -41,7 +41,8 @@ class Proposal:
     Attributes:
         arch: the architecture.
         mode: ``explore`` (uniformly random), ``exploit`` (top predicted of a pool), ``random`` (the random
-            baseline) or ``seed`` (set by the search loop, e.g. teacher-shaped seeds).
+            baseline, and evolution before its population is full), ``mutation`` (evolution: one dimension of a
+            tournament winner changed) or ``seed`` (set by the search loop, e.g. teacher-shaped seeds).
     """
 
     arch: ArchSpec
