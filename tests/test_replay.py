@@ -184,7 +184,7 @@ def test_a_replay_says_when_the_store_lacks_architectures_or_the_budget_is_unmet
     assert (run / "candidates.csv").is_file() and (run / "recommendations.yaml").is_file()
     assert not (run / "best_arch.yaml").exists()
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["best"] is None and summary["meet_budget"] == 0 and "none of the 4" in summary["budget_unmet"]
+    assert summary["best"] is None and summary["meeting_budget"] == 0 and "none of the 4" in summary["budget_unmet"]
 
 
 def test_search_py_exits_2_with_one_line_when_no_candidate_meets_the_budget(filled: Path, tmp_path: Path) -> None:

@@ -225,7 +225,7 @@ def search(cfg: DictConfig) -> dict[str, Any]:
         "distilled_this_session": 0 if stored is None else stored.distilled,
         "failed": sum(not c.ok for c in result.candidates),
         "replay": replaying,
-        "meet_budget": sum(c.ok and c.feasible for c in result.candidates),
+        "meeting_budget": sum(c.ok and c.feasible for c in result.candidates),
         "best": None if winner is None else {**winner.row(), "arch": winner.arch.to_dict()},
         "budget_unmet": unmet,  # why no candidate is best, in one line
         "wall_seconds": round(time.time() - started, 1),
