@@ -1,0 +1,303 @@
+"""Benchmark: search strategies compared on a replayable table of measured architectures (NAS-Bench style).
+
+    .venv/bin/python bench/search_strategies.py [--out bench/strategies_run] [--stage all|fill|replay|report]
+        [--fill 400] [--fill-k 10] [--parallel 1] [--controllers lstm mlp random evolution] [--seeds 20]
+        [--budgets cpu_3x cpu_5x cpu_7x cpu_10x] [--teacher-seeds 2 0] [--episodes 10] [--k 4] [--tiny]
+
+Stage 1 (fill): ordinary searches (``controller=random``, the default proxy setting) into one store,
+``<out>/table.sqlite`` (``search.shared_store``). The store is keyed by the setting (teacher, data, distillation,
+latency profile, ``search.seed``), not by the budget or the space, so: first a search over the teacher-shaped
+sub-space (``search_space.hidden_size=[<teacher's>]`` ..., every teacher-shaped architecture of the space: what
+the teacher-shaped seeds of a replay choose from), then ``--parallel`` random searches of the whole space
+(``controller.seed=<i>``, ``search.seed`` left at the table's), topped up until the table holds ``--fill``
+architectures of the space. Each search resumes from its own ``search.sqlite`` (nothing distils twice), so a
+killed fill resumes and a larger ``--fill`` extends it.
+
+Stage 2 (replay): ``search.py -m search.replay=true controller=<c> latency_budget=<b> search.teacher_shaped_seeds=<z>
+search.seed=<pending seeds>`` for every controller, budget and seed switch (one multirun each, seeds with a
+finished run skipped; ``search.replay_seed`` keeps the table's seed, so ``search.seed`` seeds the controller).
+Each run's ``candidates.csv`` gives the best reward after each number of evaluations (feasible candidates only,
+0 before the first) and its regret against the table's best under the budget; median and IQR over seeds per
+budget, a figure with bands (``strategies.png``) and a table, with the training-free pick (the largest
+non-embedding parameter count whose table latency meets the budget) as a line. Writes ``strategies.json``.
+
+A budget is a ``latency_budget`` preset (``cpu_7x``) or a speed-up (``2x``: ``latency_budget.speedup=2`` on the
+configured preset; ``--tiny`` uses these, since experiment=tiny sets its own budget).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from proxy_fidelity import ROOT, TINY, compose, run  # one copy of the bench helpers
+
+
+def budget_overrides(spec: str) -> list[str]:
+    if m := re.fullmatch(r"(\d+(?:\.\d+)?)x", spec):
+        return [f"latency_budget.speedup={m.group(1)}", f"latency_budget.name=speedup_{spec}"]
+    return [f"latency_budget={spec}"]
+
+
+def read(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+class Fill:
+    """Stage 1: the plan of fill searches (``fill/plan.json``) and the table they write."""
+
+    def __init__(self, args: argparse.Namespace, out: Path, base: list[str]) -> None:
+        import hydra
+
+        self.args, self.out, self.base = args, out, base
+        self.table = out / "table.sqlite"
+        self.plan_file = out / "fill" / "plan.json"
+        self.plan: dict[str, dict[str, Any]] = read(self.plan_file) or {}
+        cfg = compose(base)
+        self.space = hydra.utils.instantiate(cfg.search_space, _convert_="all")
+        self.ids = {a.arch_id for a in self.space.all_valid()}
+        if "teacher_shaped" not in self.plan:
+            t = hydra.utils.instantiate(cfg.teacher).model.config
+            shape = (t.hidden_size, t.num_attention_heads, t.hidden_act)
+            n = sum((a.hidden_size, a.num_attention_heads, a.hidden_act) == shape for a in self.space.all_valid())
+            self.plan["teacher_shaped"] = {"shape": list(shape), "archs": n, "episodes": math.ceil(n / args.fill_k)}
+            per_shard = math.ceil(max(0, args.fill - n) / (args.parallel * args.fill_k))
+            for i in range(args.parallel):
+                self.plan[f"random_{i}"] = {"seed": i, "episodes": per_shard}
+            self.save()
+
+    def save(self) -> None:
+        self.plan_file.parent.mkdir(parents=True, exist_ok=True)
+        self.plan_file.write_text(json.dumps(self.plan, indent=2))
+
+    def search(self, name: str) -> None:
+        """Run (or resume, or extend) one fill search; skipped when it finished with its planned episodes."""
+        entry, run_dir = self.plan[name], self.out / "fill" / name
+        if (entry.get("done") == entry["episodes"] and (run_dir / "summary.json").is_file()) or not entry["episodes"]:
+            return
+        if name == "teacher_shaped":
+            h, a, act = entry["shape"]
+            which = [f"search_space.hidden_size=[{h}]", f"search_space.num_attention_heads=[{a}]",
+                     f"search_space.hidden_act=[{act}]"]
+        else:
+            which = [f"controller.seed={entry['seed']}"]
+        wall = run([sys.executable, "search.py", *self.base, "controller=random", *which, "search.teacher_shaped_seeds=0",
+                    f"search.episodes={entry['episodes']}", f"search.candidates_per_episode={self.args.fill_k}",
+                    f"search.shared_store={self.table}", "logger=none", f"hydra.run.dir={run_dir}"],
+                   self.out / "fill" / f"{name}.log")
+        entry["wall_s"] = entry.get("wall_s", 0.0) + wall
+        if (run_dir / "summary.json").is_file():
+            entry["done"] = entry["episodes"]
+        self.save()
+
+    def setting(self) -> str | None:
+        for name in self.plan:
+            if summary := read(self.out / "fill" / name / "summary.json"):
+                return str(summary["setting"])
+        return None
+
+    def measurements(self) -> list[Any]:
+        from kdnas.nas.store import CandidateStore
+
+        key = self.setting()
+        if key is None or not self.table.is_file():
+            return []
+        return [m for m in CandidateStore(self.table).measurements(key) if m.arch.arch_id in self.ids]
+
+    def run(self) -> None:
+        if self.plan["teacher_shaped"]["archs"]:
+            self.search("teacher_shaped")
+        shards = [n for n in self.plan if n.startswith("random_")]
+        with ThreadPoolExecutor(max_workers=self.args.parallel) as pool:
+            list(pool.map(self.search, shards))
+        have = len(self.measurements())
+        while have < min(self.args.fill, len(self.ids)):  # shards overlap: top up the first one
+            self.plan["random_0"]["episodes"] += math.ceil((self.args.fill - have) / self.args.fill_k)
+            self.save()
+            self.search("random_0")
+            before, have = have, len(self.measurements())
+            if have == before:
+                sys.exit(f"fill: no new architecture in {self.out / 'fill' / 'random_0.log'}; the table holds {have}")
+        walls = [m.wall_seconds for m in self.measurements()]
+        print(f"table: {have} architectures of {len(self.ids)}; per architecture (distil + time) median "
+              f"{np.median(walls):.1f} s, total {sum(walls):.0f} s; fill searches "
+              f"{sum(e.get('wall_s', 0) for e in self.plan.values() if isinstance(e, dict)):.0f} s", flush=True)
+
+
+def group_dir(out: Path, controller: str, budget: str, seeds: int) -> Path:
+    return out / "replay" / f"{controller}_{budget}_ts{seeds}"
+
+
+def replay(args: argparse.Namespace, out: Path, base: list[str], table: Path) -> None:
+    """Stage 2: one multirun per controller x budget x seed switch, over the seeds not yet replayed."""
+    cfg = compose(base).search
+    if "replay" not in cfg:
+        sys.exit("search.replay is not in conf/search/default.yaml yet: stage 2 needs it")
+    seed_key = "search.seed" if "replay_seed" in cfg else "controller.seed"  # the table keeps search.seed's key
+    started = time.time()
+    for c in args.controllers:
+        for b in args.budgets:
+            for z in args.teacher_seeds:
+                where = group_dir(out, c, b, z)
+                pending = [s for s in range(args.seeds) if not (where / f"s{s}" / "summary.json").is_file()]
+                if not pending:
+                    continue
+                where.mkdir(parents=True, exist_ok=True)
+                run([sys.executable, "search.py", "-m", *base, "search.replay=true", f"controller={c}",
+                     *budget_overrides(b), f"search.teacher_shaped_seeds={z}", f"{seed_key}={','.join(map(str, pending))}",
+                     f"search.episodes={args.episodes}", f"search.candidates_per_episode={args.k}",
+                     f"search.shared_store={table}", "logger=none", f"hydra.sweep.dir={where}",
+                     f"hydra.sweep.subdir=s${{{seed_key}}}"], where / f"multirun_{int(time.time())}.log")
+    print(f"replays: {time.time() - started:.0f} s", flush=True)
+
+
+def curve(run_dir: Path, n: int, rewards: dict[str, float]) -> tuple[list[float], float] | None:
+    """Best feasible reward after each of the first ``n`` evaluations of a run (0 before the first feasible one),
+    each candidate scored from the table (``rewards``: arch id -> reward, 0 if infeasible or failed), and the
+    largest difference from the run's own ``candidates.csv`` rewards (rounded to 5 digits there)."""
+    if not (run_dir / "candidates.csv").is_file():
+        return None
+    with open(run_dir / "candidates.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    got = [rewards.get(r["arch_id"], 0.0) for r in rows]
+    own = [float(r["reward"]) if r["status"] == "ok" and r["reward"] else 0.0 for r in rows]
+    best = list(np.maximum.accumulate(got)) if got else [0.0]
+    return (best + [best[-1]] * n)[:n], max((abs(a - b) for a, b in zip(got, own, strict=True)), default=0.0)
+
+
+def report(args: argparse.Namespace, out: Path, base: list[str], fill: Fill) -> None:
+    """Regret curves, the table, the figure and ``strategies.json`` from what is on disk."""
+    import hydra
+
+    from kdnas.nas.results import score
+
+    table = [m for m in fill.measurements() if m.ok]
+    n = args.episodes * args.k
+    checkpoints = sorted({c for c in (args.k, 5, 10, 20, 40, n) if c <= n})
+    results: dict[str, Any] = {"table_size": len(fill.measurements()), "evaluations": n, "budgets": {}}
+    for b in args.budgets:
+        summaries = [read(group_dir(out, c, b, z) / f"s{s}" / "summary.json") for c in args.controllers
+                     for z in args.teacher_seeds for s in range(args.seeds)]
+        summaries = [s for s in summaries if s]
+        if not summaries or not table:
+            continue
+        teacher_ms = float(summaries[0]["teacher_latency_ms"])  # the replays' (the table's median side-by-side)
+        budget = hydra.utils.instantiate(compose([*base, *budget_overrides(b)]).latency_budget)
+        scored = [score(m, budget, teacher_ms, 0) for m in table]
+        feasible = [c for c in scored if c.feasible]
+        if not feasible:
+            print(f"{b}: no architecture of the table meets the budget")
+            continue
+        top = max(c.reward for c in feasible)
+        rewards = {c.arch.arch_id: c.reward if c.feasible else 0.0 for c in scored}
+        free = max(feasible, key=lambda c: c.measurement.parameters_without_embeddings)
+        entry: dict[str, Any] = {"teacher_ms": teacher_ms, "table_best": top, "feasible": len(feasible),
+                                 "best_arch": max(feasible, key=lambda c: c.reward).arch.short_name,
+                                 "training_free": {"arch": free.arch.short_name, "reward": free.reward,
+                                                   "regret": top - free.reward}, "groups": {}}
+        for c in args.controllers:
+            for z in args.teacher_seeds:
+                found = [cv for s in range(args.seeds) if (cv := curve(group_dir(out, c, b, z) / f"s{s}", n, rewards))]
+                if not found:
+                    continue
+                curves = [cv for cv, _ in found]
+                if (drift := max(d for _, d in found)) > 1e-4:
+                    print(f"warning: {c} ts{z} {b}: a candidates.csv reward differs from the table's by {drift:.2g}")
+                regret = top - np.asarray(curves)
+                q1, med, q3 = np.percentile(regret, [25, 50, 75], axis=0)
+                entry["groups"][f"{c} ts{z}"] = {
+                    "controller": c, "teacher_seeds": z, "seeds": len(curves), "median": med.tolist(),
+                    "q1": q1.tolist(), "q3": q3.tolist(), "found_best": float(np.mean(regret[:, -1] <= 1e-9)),
+                    "best_reward_median": float(np.median(np.asarray(curves)[:, -1]))}
+        results["budgets"][b] = entry
+        print(f"\n{b}: table best {top:.4f} ({entry['best_arch']}, {len(feasible)} of {len(table)} meet it); "
+              f"regret median [IQR] after each number of evaluations\n")
+        print("| strategy | seeds | " + " | ".join(f"{k}" for k in checkpoints) + " | found best |")
+        print("|---|---:|" + "---|" * len(checkpoints) + "---:|")
+        for name, g in entry["groups"].items():
+            cells = [f"{g['median'][k - 1]:.4f} [{g['q1'][k - 1]:.4f}, {g['q3'][k - 1]:.4f}]" for k in checkpoints]
+            print(f"| {name} | {g['seeds']} | " + " | ".join(cells) + f" | {g['found_best']:.2f} |")
+        tf = entry["training_free"]
+        print(f"| training-free ({tf['arch']}) | – | " + " | ".join([f"{tf['regret']:.4f}"] * len(checkpoints)) + " | |")
+    (out / "strategies.json").write_text(json.dumps(results, indent=2))
+    if results["budgets"]:
+        figure(results, args, out / "strategies.png")
+    print(f"\n{out / 'strategies.json'}")
+
+
+def figure(results: dict[str, Any], args: argparse.Namespace, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budgets = list(results["budgets"])
+    fig, axes = plt.subplots(len(args.teacher_seeds), len(budgets), squeeze=False, sharex=True,
+                             figsize=(3.6 * len(budgets), 3.0 * len(args.teacher_seeds)))
+    x = np.arange(1, results["evaluations"] + 1)
+    for col, b in enumerate(budgets):
+        entry = results["budgets"][b]
+        for row, z in enumerate(args.teacher_seeds):
+            ax = axes[row][col]
+            for c in args.controllers:
+                if g := entry["groups"].get(f"{c} ts{z}"):
+                    (line,) = ax.step(x, g["median"], where="post", label=c)
+                    ax.fill_between(x, g["q1"], g["q3"], step="post", color=line.get_color(), alpha=0.2)
+            ax.axhline(entry["training_free"]["regret"], color="k", ls="--", lw=1, label="training-free")
+            ax.set_title(f"{b}, teacher-shaped seeds {z}", fontsize=9)
+            ax.set_xlabel("evaluations")
+            ax.set_ylabel("regret (median, IQR)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"figure: {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="default bench/strategies_run (--tiny: strategies_tiny_run)")
+    parser.add_argument("--stage", choices=["all", "fill", "replay", "report"], default="all")
+    parser.add_argument("--fill", type=int, default=None, help="architectures in the table (default 400; --tiny: 24)")
+    parser.add_argument("--fill-k", type=int, default=10, help="candidates per episode of a fill search")
+    parser.add_argument("--parallel", type=int, default=1, help="random fill searches at once (fixed at the first run)")
+    parser.add_argument("--controllers", nargs="+", default=["lstm", "mlp", "random", "evolution"])
+    parser.add_argument("--seeds", type=int, default=None, help="replay seeds 0..N-1 (default 20; --tiny: 3)")
+    parser.add_argument("--budgets", nargs="+", default=None, help="default cpu_3x cpu_5x cpu_7x cpu_10x; --tiny: 1.3x 2x")
+    parser.add_argument("--teacher-seeds", type=int, nargs="+", default=None,
+                        help="search.teacher_shaped_seeds values (default 2 0; --tiny: 2, its space has none)")
+    parser.add_argument("--episodes", type=int, default=None, help="replay episodes (default 10; --tiny: 3)")
+    parser.add_argument("--k", type=int, default=None, help="replay candidates per episode (default 4; --tiny: 2)")
+    parser.add_argument("--tiny", action="store_true", help="smoke mode: experiment=tiny, its space and budget")
+    parser.add_argument("--extra", nargs="*", default=[], help="overrides for every search.py run")
+    args = parser.parse_args()
+    tiny = args.tiny
+    out = (args.out or ROOT / "bench" / ("strategies_tiny_run" if tiny else "strategies_run")).resolve()
+    args.fill = args.fill or (24 if tiny else 400)
+    args.seeds = args.seeds or (3 if tiny else 20)
+    args.budgets = args.budgets or (["1.3x", "2x"] if tiny else ["cpu_3x", "cpu_5x", "cpu_7x", "cpu_10x"])
+    args.teacher_seeds = args.teacher_seeds if args.teacher_seeds is not None else ([2] if tiny else [2, 0])
+    args.episodes = args.episodes or (3 if tiny else 10)
+    args.k = args.k or (2 if tiny else 4)
+    base = [*(TINY if tiny else []), *args.extra]
+    out.mkdir(parents=True, exist_ok=True)
+    fill = Fill(args, out, base)
+    if args.stage in ("all", "fill"):
+        fill.run()
+    if args.stage in ("all", "replay"):
+        replay(args, out, base, fill.table)
+    report(args, out, base, fill)
+
+
+if __name__ == "__main__":
+    main()
