@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/levers.py --arch-file ARCH.yaml --steps 300 [--parallel 2] [--only NAME ...]
 
-Each variant is ``train.py`` with the lever's overrides and ``evaluate=true`` (teacher and student in
+Each variant is ``train.py`` with the lever's overrides and ``evaluate=true eval.split=dev`` (choices are made on dev, never on test; teacher and student in
 the same run), ``--parallel`` jobs at a time on one thread each. A variant whose ``summary.json`` exists
 is not re-run, so a killed run resumes. Prints a markdown table (retention per task and macro, final
 validation hidden-state loss) for bench/RESULTS.md. Latency is not compared here (the jobs share the
@@ -74,7 +74,7 @@ def main() -> None:
         while pending and len(running) < args.parallel:
             name = pending.pop(0)
             cmd = [sys.executable, "train.py", f"arch_file={args.arch_file.resolve()}", f"trainer.max_steps={args.steps}",
-                   f"trainer.val_check_interval={args.steps}", "logger=csv", "evaluate=true",
+                   f"trainer.val_check_interval={args.steps}", "logger=csv", "evaluate=true", "eval.split=dev",
                    *VARIANTS[name], *args.extra, f"hydra.run.dir={args.out / slug(name)}"]
             print("$", shlex.join(cmd), flush=True)
             log = open(args.out / f"{slug(name)}.log", "wb")  # noqa: SIM115 - closed with the process
