@@ -95,6 +95,10 @@ def test_agreement_is_perfect_for_a_rotation_and_low_for_noise() -> None:
     assert other["neighbourhood"] < 0.2 and other["cka"] < 0.3
     lo, hi = other["neighbourhood_ci"]
     assert lo <= other["neighbourhood"] <= hi
+    # a partly shared geometry: CKA's interval holds the full-sample value (resampling with replacement did not)
+    mixed = agreement(teacher, teacher[:, :8] + 0.5 * noise, k=5, n_boot=100, seed=0)
+    lo, hi = mixed["cka_ci"]
+    assert lo <= mixed["cka"] <= hi and hi - lo < 0.3
     assert linear_cka(teacher, 3 * teacher) == pytest.approx(1.0)
     assert neighbourhood_overlap(teacher, teacher, k=3).shape == (300,)
     with pytest.raises(ValueError, match="k="):
