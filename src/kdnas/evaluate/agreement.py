@@ -41,16 +41,13 @@ def neighbourhood_overlap(teacher: np.ndarray, student: np.ndarray, k: int = 10)
     return t_mask[rows, s].sum(axis=1) / k
 
 
-def linear_cka(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> float:
-    """Linear CKA of ``(n, d1)`` and ``(n, d2)`` matrices; ``weights``: per-row multiplicities (a resample)."""
-    w = np.ones(len(x)) if weights is None else np.asarray(weights, dtype=np.float64)
-    w = w / w.sum()
-    x = x.astype(np.float64) - w @ x
-    y = y.astype(np.float64) - w @ y
-    xw, yw = x * np.sqrt(w)[:, None], y * np.sqrt(w)[:, None]
-    cross = np.linalg.norm(yw.T @ xw) ** 2
-    denom = np.linalg.norm(xw.T @ xw) * np.linalg.norm(yw.T @ yw)
-    return float(cross / denom) if denom > 0 else float("nan")
+def linear_cka(x: np.ndarray, y: np.ndarray, dtype: type = np.float64) -> float:
+    """Linear CKA of ``(n, d1)`` and ``(n, d2)`` matrices (``dtype``: of the products; float32 is 2x faster)."""
+    x = x.astype(dtype) - x.mean(axis=0, dtype=dtype)
+    y = y.astype(dtype) - y.mean(axis=0, dtype=dtype)
+    cross = float(np.linalg.norm(y.T @ x)) ** 2
+    denom = float(np.linalg.norm(x.T @ x)) * float(np.linalg.norm(y.T @ y))
+    return cross / denom if denom > 0 else float("nan")
 
 
 def agreement(teacher: np.ndarray, student: np.ndarray, k: int, n_boot: int, seed: int) -> dict[str, object]:
@@ -60,7 +57,7 @@ def agreement(teacher: np.ndarray, student: np.ndarray, k: int, n_boot: int, see
     bootstrap). CKA is not bootstrapped: a resample's duplicated rows inflate it (a measured +0.02, more than
     the interval's width). Its interval comes from half-samples instead (McCarthy's half-sampling: ``n/2``
     texts drawn without replacement have about the variance of the full statistic), centred on the
-    full-sample value; at most 200 half-samples, each a few matrix products.
+    full-sample value; at most 100 half-samples, each a few float32 matrix products.
     """
     overlap = neighbourhood_overlap(teacher, student, k)
     n = len(teacher)
@@ -69,8 +66,8 @@ def agreement(teacher: np.ndarray, student: np.ndarray, k: int, n_boot: int, see
     if n_boot > 0:
         rng = seeded_rng(seed, "agreement")
         out["neighbourhood_ci"] = interval(overlap[rng.integers(0, n, size=(n_boot, n))].mean(axis=1))
-        halves = [rng.choice(n, size=n // 2, replace=False) for _ in range(min(n_boot, 200))]
-        spread = np.array([linear_cka(teacher[h], student[h]) for h in halves])
+        halves = [rng.choice(n, size=n // 2, replace=False) for _ in range(min(n_boot, 100))]
+        spread = np.array([linear_cka(teacher[h], student[h], np.float32) for h in halves])
         ci = interval(spread - np.median(spread))
         out["cka_ci"] = None if ci is None else [cka + ci[0], cka + ci[1]]
     return out
