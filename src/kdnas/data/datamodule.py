@@ -6,7 +6,8 @@ of ``B`` pairs is ``2B`` rows (the ``B`` English sources, then their ``B`` trans
 
 When :class:`~kdnas.data.teacher_cache.TeacherCache` objects are given (the search's proxy and validation
 splits), every batch of those splits also carries the teacher's precomputed hidden states, so the
-distillation runs no teacher forward.
+distillation runs no teacher forward; a paired batch carries those of both sides, each text read from the
+cache's row of that text (:meth:`DistillDataModule.cache_inputs` says which texts a cache must hold).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from transformers import PreTrainedTokenizerBase
 
 from kdnas.data.batching import LengthBucketBatchSampler, pad_sequences
-from kdnas.data.corpus import Corpus
+from kdnas.data.corpus import Corpus, texts_fingerprint
 from kdnas.data.teacher_cache import TeacherCache
 from kdnas.errors import ConfigError
 
@@ -46,6 +47,16 @@ class TokenizedSplit(Dataset):
         return index, self.ids[index]
 
 
+def add_teacher_states(
+    batch: dict[str, torch.Tensor], cache: TeacherCache, rows: Sequence[int], layers: Sequence[int] | None
+) -> None:
+    """Add the cached teacher states ``(n_layers, B, T, H)`` of cache rows ``rows`` (one per batch row, padded to
+    the batch's length) and, when only some layers are read, their layer numbers."""
+    batch["teacher_hidden"] = cache.batch(rows, batch["input_ids"].shape[1], layers)
+    if layers is not None:
+        batch["teacher_layers"] = torch.tensor(list(layers))
+
+
 class Collator:
     """Pads a batch; adds cached teacher states ``(n_layers, B, T, H)`` and their layer numbers when a cache is given."""
 
@@ -59,9 +70,7 @@ class Collator:
         input_ids, mask = pad_sequences([ids for _, ids in items], self.pad_id)
         batch = {"input_ids": input_ids, "attention_mask": mask, "index": torch.tensor(indices)}
         if self.cache is not None:
-            batch["teacher_hidden"] = self.cache.batch(indices, input_ids.shape[1], self.layers)
-            if self.layers is not None:
-                batch["teacher_layers"] = torch.tensor(list(self.layers))
+            add_teacher_states(batch, self.cache, indices, self.layers)
         return batch
 
 
@@ -83,16 +92,37 @@ class PairedSplit(Dataset):
 
 
 class PairCollator:
-    """Pads ``B`` pairs into ``2B`` rows, sources first, then translations in the same order."""
+    """Pads ``B`` pairs into ``2B`` rows, sources first, then translations in the same order.
 
-    def __init__(self, pad_id: int) -> None:
+    With a cache, also the teacher states of every row: pair ``i``'s source is cache row ``rows[0][i]``, its
+    translation ``rows[1][i]`` (see :meth:`DistillDataModule.pair_rows`).
+    """
+
+    def __init__(
+        self,
+        pad_id: int,
+        cache: TeacherCache | None = None,
+        layers: Sequence[int] | None = None,
+        rows: tuple[Sequence[int], Sequence[int]] | None = None,
+    ) -> None:
+        if (cache is None) != (rows is None):
+            raise ValueError("give a teacher-output cache together with the cache rows of the pairs, or neither")
         self.pad_id = pad_id
+        self.cache = cache
+        self.layers = layers
+        self.rows = rows
 
     def __call__(self, items: list[tuple[int, np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
         seqs = [s for _, s, _ in items] + [t for _, _, t in items]
         input_ids, mask = pad_sequences(seqs, self.pad_id)
-        return {"input_ids": input_ids, "attention_mask": mask, "index": torch.tensor([i for i, _, _ in items]),
-                "n_pairs": torch.tensor(len(items))}
+        indices = [i for i, _, _ in items]
+        batch = {"input_ids": input_ids, "attention_mask": mask, "index": torch.tensor(indices),
+                 "n_pairs": torch.tensor(len(items))}
+        if self.cache is not None and self.rows is not None:
+            sources, translations = self.rows
+            add_teacher_states(batch, self.cache, [sources[i] for i in indices] + [translations[i] for i in indices],
+                               self.layers)
+        return batch
 
 
 def tokenize_pairs(
@@ -120,7 +150,8 @@ class DistillDataModule(L.LightningDataModule):
         max_length: truncation length in tokens.
         batch_size, eval_batch_size: training and evaluation batch sizes.
         train_split: ``train`` for full distillation, ``proxy`` in the search.
-        teacher_caches: precomputed teacher states per role (``train``, ``validation``, ``test``).
+        teacher_caches: precomputed teacher states per role (``train``, ``validation``, ``test``), each built
+            from :meth:`cache_inputs` of its role.
         paired: train on translation pairs (see the module docstring); ``batch_size`` counts pairs.
     """
 
@@ -160,6 +191,7 @@ class DistillDataModule(L.LightningDataModule):
         self.teacher_layers: tuple[int, ...] | None = None
         self._splits: dict[str, TokenizedSplit] = {}
         self._pairs: PairedSplit | None = None
+        self._pair_rows: tuple[list[int], list[int]] | None = None
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else 0)
 
@@ -193,17 +225,49 @@ class DistillDataModule(L.LightningDataModule):
             )
         return self._pairs
 
+    def cache_texts(self, role: str) -> list[str]:
+        """The texts a teacher-output cache of ``role`` holds, in row order: the split's texts, then (for the
+        paired training split) any pair string missing from them. A gettext split's texts are exactly its
+        sources and translations, so its paired batches read the single-text cache as it is."""
+        name = self.split_names[role]
+        texts = self.corpus.texts(name)
+        if not (self.paired and role == "train"):
+            return texts
+        known = set(texts)
+        missing = dict.fromkeys(s for p in self.corpus.pairs(name) for s in (p.source, p.translation) if s not in known)
+        return texts + list(missing) if missing else texts
+
+    def cache_inputs(self, role: str) -> tuple[list[np.ndarray], str]:
+        """Token ids of :meth:`cache_texts` and their fingerprint: what a teacher-output cache of ``role`` is built
+        from (:func:`~kdnas.data.teacher_cache.build_teacher_cache`) and keyed by."""
+        texts = self.cache_texts(role)
+        ids = self.split(role).ids
+        extra = texts[len(ids):]
+        if extra:
+            ids = ids + tokenize_texts(self.tokenizer, extra, self.max_length, self.text_prefix)
+        return ids, texts_fingerprint(texts)
+
+    def pair_rows(self) -> tuple[list[int], list[int]]:
+        """The cache rows (:meth:`cache_texts` of ``train``) of each training pair's source and translation."""
+        if self._pair_rows is None:
+            row = {text: i for i, text in reversed(list(enumerate(self.cache_texts("train"))))}  # first occurrence
+            pairs = self.corpus.pairs(self.split_names["train"])
+            self._pair_rows = ([row[p.source] for p in pairs], [row[p.translation] for p in pairs])
+        return self._pair_rows
+
     def train_dataloader(self) -> DataLoader:
         if not self.paired:
             return self._loader("train", True, self.batch_size)
-        if "train" in self.teacher_caches:
-            raise ConfigError("data.paired=true cannot use a teacher-output cache for the training split")
         data = self.paired_train()
+        cache = self.teacher_caches.get("train")
+        if cache is not None and len(cache) != len(self.cache_texts("train")):
+            raise ValueError(f"the training split's teacher-output cache holds {len(cache)} texts, its paired batches "
+                             f"read {len(self.cache_texts('train'))}: build it from cache_inputs('train')")
         sampler = LengthBucketBatchSampler(data.lengths(), self.batch_size, shuffle=True, seed=self.seed)
         return DataLoader(
             data,
             batch_sampler=sampler,
-            collate_fn=PairCollator(self.pad_id),
+            collate_fn=PairCollator(self.pad_id, cache, self.teacher_layers, None if cache is None else self.pair_rows()),
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -42,7 +42,8 @@ class ProxyEvaluator:
     Args:
         build_student: architecture -> student model (the teacher's family, possibly teacher-initialised).
         build_module: student -> :class:`DistillationModule` (teacher-free when the data carries cached states).
-        datamodule: proxy split as ``train`` and the proxy validation split as ``validation``.
+        datamodule: proxy split as ``train`` (its single texts, or its translation pairs with the cross-lingual
+            loss: ``search.proxy_paired``) and the proxy validation split as ``validation``.
         profile: the latency profile of the budget.
         make_trainer: ``make_trainer(**proxy_overrides) -> lightning.Trainer``, e.g. a partial of the
             ``trainer`` config with ``max_steps`` set to the proxy's steps.

@@ -7,6 +7,8 @@ it and writes ``summary.json``. Re-running with the same ``hydra.run.dir`` resum
 store's measurements of the same setting instead (:mod:`kdnas.nas.replay`): nothing distilled, no teacher
 forward. A search none of whose candidates meets the budget writes its outputs, then ends with one line and
 exit status 2 (in a multirun the job ends normally and the sweep summary reports it).
+``search.proxy_paired=true`` distils the candidates on the proxy split's translation pairs (the final recipe's
+batches and cross-lingual loss), both sides' teacher states read from the cache: another store setting.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from kdnas.data.corpus import Corpus
+from kdnas.data.corpus import Corpus, texts_fingerprint
 from kdnas.data.datamodule import DistillDataModule
 from kdnas.data.teacher_cache import TeacherCache, build_teacher_cache
 from kdnas.errors import ConfigError
@@ -63,20 +65,27 @@ def cache_dir(cfg: DictConfig) -> Path:
 
 
 def teacher_caches(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule) -> dict[str, TeacherCache]:
-    """Teacher states of the proxy (train role) and proxy-validation splits, computed once, shared."""
+    """Teacher states of the proxy (train role) and proxy-validation splits, computed once, shared. A paired proxy
+    needs those of every pair's two sides: for gettext its split's texts already, so the same cache."""
     caches = {}
     for role in ("train", "validation"):
+        ids, fingerprint = dm.cache_inputs(role)
         caches[role] = build_teacher_cache(
-            cache_dir(cfg) / "teacher_outputs", teacher.model, teacher.cache_key, dm.split(role).ids,
-            dm.corpus.fingerprint(dm.split_names[role]), dm.max_length, dm.pad_id,
-            batch_size=cfg.data.eval_batch_size,
+            cache_dir(cfg) / "teacher_outputs", teacher.model, teacher.cache_key, ids, fingerprint, dm.max_length,
+            dm.pad_id, batch_size=cfg.data.eval_batch_size,
         )
     return caches
 
 
+def pairs_fingerprint(corpus: Corpus, split: str) -> str:
+    """A hash of a split's translation pairs (which texts a paired batch puts side by side)."""
+    return texts_fingerprint(f"{p.source}\t{p.translation}\t{p.language}" for p in corpus.pairs(split))
+
+
 def setting(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, budget: LatencyBudget) -> str:
-    """The store key: everything that determines a candidate's measured loss and latency (not the target)."""
-    return setting_key({
+    """The store key: everything that determines a candidate's measured loss and latency (not the target). A
+    single-text proxy keeps the key it always had; a paired one adds its pairs."""
+    parts: dict[str, Any] = {
         "teacher": teacher.cache_key,
         "proxy": dm.corpus.fingerprint(dm.split_names["train"]),
         "validation": dm.corpus.fingerprint(dm.split_names["validation"]),
@@ -89,7 +98,20 @@ def setting(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, budget: La
         "paired_latency": bool(cfg.search.paired_latency),
         # a replay reads the measurements of search.replay_seed, whatever seed its controller has
         "seed": cfg.search.replay_seed if cfg.search.replay else cfg.search.seed,
-    })
+    }
+    if cfg.search.proxy_paired:
+        parts["proxy_pairs"] = pairs_fingerprint(dm.corpus, dm.split_names["train"])
+    return setting_key(parts)
+
+
+def proxy_datamodule(cfg: DictConfig, corpus: Corpus, teacher: Teacher) -> DistillDataModule:
+    """The proxy split as ``train`` (its translation pairs with ``search.proxy_paired=true``), the validation split
+    as ``validation``."""
+    paired = bool(cfg.search.proxy_paired)
+    if paired and not corpus.pairs("proxy"):
+        raise ConfigError(f"search.proxy_paired=true but corpus {corpus.name!r} has no translation pairs in its proxy "
+                          "split: use data=gettext, or set search.proxy_paired=false")
+    return make_datamodule(cfg, corpus, teacher, train_split="proxy", val_split="validation", paired=paired)
 
 
 def shared_store(cfg: DictConfig) -> CandidateStore | None:
@@ -164,7 +186,7 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(s.seed, workers=True, verbose=False)
 
     teacher, corpus = replay_inputs(cfg) if replaying else (load_teacher(cfg), load_corpus(cfg))
-    dm = make_datamodule(cfg, corpus, teacher, train_split="proxy", val_split="validation", paired=False)
+    dm = proxy_datamodule(cfg, corpus, teacher)
     if not replaying:  # a replay needs no teacher outputs
         dm.teacher_caches = teacher_caches(cfg, teacher, dm)
     budget = resolve_latency_profile(budget, teacher, dm.corpus)  # seq_len=corpus: the dev split's texts

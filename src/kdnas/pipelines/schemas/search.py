@@ -26,6 +26,9 @@ class SearchSettings:
     candidates_per_episode: int = 4  # top k distilled per episode
     pool_size: int = 200  # random unseen architectures the controller scores per exploit step
     proxy_steps: int = 40  # distillation steps per candidate on the proxy set
+    # distil each candidate on the proxy split's translation pairs with the final recipe's cross-lingual loss
+    # (both sides' teacher states from the cache; batch_size counts pairs) instead of on its single texts
+    proxy_paired: bool = False
     # the first episode starts with up to this many architectures of the teacher's width, heads and
     # activation that meet the budget, deepest first; 0 = the controller's alone
     teacher_shaped_seeds: int = 2
