@@ -300,8 +300,9 @@ TINY = ["experiment=tiny", "latency_budget.profile.seq_len=16", "bundle.real_tex
 @pytest.mark.slow
 def test_deploy_py_writes_a_checked_bundle_with_its_latency_card(tiny_student: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = run_deploy(f"student={tiny_student}", *TINY, f"hydra.run.dir={run_dir}", "bundle.per_channel=false",
-                      "latency_budget.speedup=0.5")  # fmt: skip
+    # per-channel int8 (the default): per-tensor scales put this tiny student's int8 cosine at the 0.99 bar, and
+    # which side of it depends on the texts checked (it failed once after the splits changed)
+    proc = run_deploy(f"student={tiny_student}", *TINY, f"hydra.run.dir={run_dir}", "latency_budget.speedup=0.5")
     assert proc.returncode == 0, proc.stderr[-3000:]
     names = {p.name for p in run_dir.iterdir()}  # the bundle is Hydra's run directory by default
     assert names >= BUNDLE_FILES, BUNDLE_FILES - names
