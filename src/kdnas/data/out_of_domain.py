@@ -16,11 +16,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import importlib.metadata
 import logging
-import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -33,7 +30,6 @@ from kdnas.data.gettext.catalogs import Extraction, extract, no_gc
 from kdnas.data.gettext.clean import MessageFilter
 from kdnas.data.normalize import normalize_source
 from kdnas.errors import ConfigError
-from kdnas.utils.paths import cache_root
 
 log = logging.getLogger(__name__)
 
@@ -149,16 +145,9 @@ def _cache_path(
     names: Sequence[str], found: Sequence[tuple[str, str]], keep: MessageFilter, cache_dir: str | None
 ) -> Path:
     """``out-of-domain-<distributions and settings>-<catalogs, their languages and the code>.jsonl.gz``."""
-    asked = hashlib.sha256(f"{chr(0).join(names)}\0{keep.min_words}\0{keep.max_chars}".encode())
-    built = hashlib.sha256()
-    for module in (clean.__file__, catalogs.__file__, cache.__file__, __file__):
-        built.update(Path(module).read_bytes())
-    for path, language in found:
-        with contextlib.suppress(OSError):  # vanished since listing: it will be skipped as unreadable
-            st = os.stat(path)
-            built.update(f"\n{path}\t{language}\t{st.st_size}\t{st.st_mtime_ns}".encode())
-    root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "corpora"
-    return root / f"out-of-domain-{asked.hexdigest()[:8]}-{built.hexdigest()[:16]}.jsonl.gz"
+    asked = f"{chr(0).join(names)}\0{keep.min_words}\0{keep.max_chars}"
+    sources = (clean.__file__, catalogs.__file__, cache.__file__, __file__)
+    return cache.keyed_cache_path("out-of-domain", asked, "", sources, found, cache_dir)
 
 
 def _extract_cached(

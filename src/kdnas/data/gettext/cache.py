@@ -38,16 +38,34 @@ def cache_path(
     The first hash names what was asked for, the second what it was built from: a file with the same first
     and another second hash is stale.
     """
-    asked = hashlib.sha256(f"{os.path.abspath(locale_dir)}\0{keep.min_words}\0{keep.max_chars}".encode())
-    built = hashlib.sha256(f"v{EXTRACTION_VERSION}".encode())
-    for source in _KEYED_SOURCES:
+    asked = f"{os.path.abspath(locale_dir)}\0{keep.min_words}\0{keep.max_chars}"
+    files = [(path, "") for path, _ in found]
+    return keyed_cache_path("gettext", asked, f"v{EXTRACTION_VERSION}", _KEYED_SOURCES, files, cache_dir)
+
+
+def keyed_cache_path(
+    kind: str,
+    asked: str,
+    version: str,
+    sources: Sequence[str],
+    files: Sequence[tuple[str, str]],
+    cache_dir: str | None,
+) -> Path:
+    """``<kind>-<hash of asked>-<hash of version, code and files>.jsonl.gz`` under ``cache_dir``.
+
+    ``sources``: the code files whose bytes decide the content; ``files``: ``(path, tag)`` of every input
+    file, keyed by its size and mtime (and ``tag``, e.g. the language it is read as, when not empty).
+    """
+    built = hashlib.sha256(version.encode())
+    for source in sources:
         built.update(Path(source).read_bytes())
-    for path, _ in found:
+    for path, tag in files:
         with contextlib.suppress(OSError):  # vanished since listing: it will be skipped as unreadable
             st = os.stat(path)
-            built.update(f"\n{path}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+            built.update(f"\n{path}\t{tag + chr(9) if tag else ''}{st.st_size}\t{st.st_mtime_ns}".encode())
     root = Path(cache_dir).expanduser() if cache_dir else cache_root() / "corpora"
-    return root / f"gettext-{asked.hexdigest()[:8]}-{built.hexdigest()[:16]}.jsonl.gz"
+    asked_hash = hashlib.sha256(asked.encode()).hexdigest()[:8]
+    return root / f"{kind}-{asked_hash}-{built.hexdigest()[:16]}.jsonl.gz"
 
 
 def write_cache(path: Path, extraction: Extraction) -> None:
