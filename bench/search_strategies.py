@@ -8,7 +8,8 @@ Stage 1 (fill): ordinary searches (``controller=random``, the default proxy sett
 ``<out>/table.sqlite`` (``search.shared_store``). The store is keyed by the setting (teacher, data, distillation,
 latency profile, ``search.seed``), not by the budget or the space, so: first a search over the teacher-shaped
 sub-space (``search_space.hidden_size=[<teacher's>]`` ..., every teacher-shaped architecture of the space: what
-the teacher-shaped seeds of a replay choose from), then ``--parallel`` random searches of the whole space
+the teacher-shaped seeds of a replay choose from) and ``--parallel`` random searches of the whole space, run
+``--parallel`` at a time
 (``controller.seed=<i>``, ``search.seed`` left at the table's), topped up until the table holds ``--fill``
 architectures of the space. Each search resumes from its own ``search.sqlite`` (nothing distils twice), so a
 killed fill resumes and a larger ``--fill`` extends it.
@@ -116,11 +117,11 @@ class Fill:
         return [m for m in CandidateStore(self.table).measurements(key) if m.arch.arch_id in self.ids]
 
     def run(self) -> None:
-        if self.plan["teacher_shaped"]["archs"]:
-            self.search("teacher_shaped")
-        shards = [n for n in self.plan if n.startswith("random_")]
+        # the teacher-shaped search is one more job of the pool: with --parallel 2 it runs beside random_0
+        jobs = ["teacher_shaped"] if self.plan["teacher_shaped"]["archs"] else []
+        jobs += [n for n in self.plan if n.startswith("random_")]
         with ThreadPoolExecutor(max_workers=self.args.parallel) as pool:
-            list(pool.map(self.search, shards))
+            list(pool.map(self.search, jobs))
         have = len(self.measurements())
         while have < min(self.args.fill, len(self.ids)):  # shards overlap: top up the first one
             self.plan["random_0"]["episodes"] += math.ceil((self.args.fill - have) / self.args.fill_k)
