@@ -136,8 +136,15 @@ class Fill:
               f"{sum(e.get('wall_s', 0) for e in self.plan.values() if isinstance(e, dict)):.0f} s", flush=True)
 
 
+def variant(spec: str) -> tuple[str, list[str]]:
+    """``lstm`` -> (``lstm``, [``controller=lstm``]); ``random:latency_filter=0.1,pool_size=50`` -> the
+    ``random`` group with ``controller.latency_filter=0.1 controller.pool_size=50`` (an ablation)."""
+    name, _, extra = spec.partition(":")
+    return name, [f"controller={name}", *(f"controller.{o}" for o in extra.split(",") if o)]
+
+
 def group_dir(out: Path, controller: str, budget: str, seeds: int) -> Path:
-    return out / "replay" / f"{controller}_{budget}_ts{seeds}"
+    return out / "replay" / f"{re.sub(r'[^A-Za-z0-9_.=-]+', '+', controller)}_{budget}_ts{seeds}"
 
 
 def replay(args: argparse.Namespace, out: Path, base: list[str], table: Path) -> None:
@@ -155,7 +162,7 @@ def replay(args: argparse.Namespace, out: Path, base: list[str], table: Path) ->
                 if not pending:
                     continue
                 where.mkdir(parents=True, exist_ok=True)
-                run([sys.executable, "search.py", "-m", *base, "search.replay=true", f"controller={c}",
+                run([sys.executable, "search.py", "-m", *base, "search.replay=true", *variant(c)[1],
                      *budget_overrides(b), f"search.teacher_shaped_seeds={z}", f"{seed_key}={','.join(map(str, pending))}",
                      f"search.episodes={args.episodes}", f"search.candidates_per_episode={args.k}",
                      f"search.shared_store={table}", "logger=none", f"hydra.sweep.dir={where}",
@@ -220,17 +227,29 @@ def report(args: argparse.Namespace, out: Path, base: list[str], fill: Fill) -> 
                 entry["groups"][f"{c} ts{z}"] = {
                     "controller": c, "teacher_seeds": z, "seeds": len(curves), "median": med.tolist(),
                     "q1": q1.tolist(), "q3": q3.tolist(), "found_best": float(np.mean(regret[:, -1] <= 1e-9)),
-                    "best_reward_median": float(np.median(np.asarray(curves)[:, -1]))}
+                    "best_reward_median": float(np.median(np.asarray(curves)[:, -1])), "curves": curves}
+        for z in args.teacher_seeds:  # the target: random search's final best (median), in how many evaluations
+            if (plain := entry["groups"].get(f"random ts{z}")) is None:
+                continue
+            goal = plain["best_reward_median"]
+            for g in (g for g in entry["groups"].values() if g["teacher_seeds"] == z):
+                reached = [next((i + 1 for i, r in enumerate(cv) if r >= goal - 1e-12), math.inf) for cv in g["curves"]]
+                g["to_random_best"] = float(np.median(reached))
+        for g in entry["groups"].values():
+            del g["curves"]
         results["budgets"][b] = entry
         print(f"\n{b}: table best {top:.4f} ({entry['best_arch']}, {len(feasible)} of {len(table)} meet it); "
               f"regret median [IQR] after each number of evaluations\n")
-        print("| strategy | seeds | " + " | ".join(f"{k}" for k in checkpoints) + " | found best |")
-        print("|---|---:|" + "---|" * len(checkpoints) + "---:|")
+        print("| strategy | seeds | " + " | ".join(f"{k}" for k in checkpoints)
+              + " | found best | evaluations to random's final best |")
+        print("|---|---:|" + "---|" * len(checkpoints) + "---:|---:|")
         for name, g in entry["groups"].items():
             cells = [f"{g['median'][k - 1]:.4f} [{g['q1'][k - 1]:.4f}, {g['q3'][k - 1]:.4f}]" for k in checkpoints]
-            print(f"| {name} | {g['seeds']} | " + " | ".join(cells) + f" | {g['found_best']:.2f} |")
+            print(f"| {name} | {g['seeds']} | " + " | ".join(cells)
+                  + f" | {g['found_best']:.2f} | {g.get('to_random_best', math.nan):g} |")
         tf = entry["training_free"]
-        print(f"| training-free ({tf['arch']}) | – | " + " | ".join([f"{tf['regret']:.4f}"] * len(checkpoints)) + " | |")
+        print(f"| training-free ({tf['arch']}) | – | " + " | ".join([f"{tf['regret']:.4f}"] * len(checkpoints))
+              + " | | |")
     (out / "strategies.json").write_text(json.dumps(results, indent=2))
     if results["budgets"]:
         figure(results, args, out / "strategies.png")
@@ -272,7 +291,8 @@ def main() -> None:
     parser.add_argument("--fill", type=int, default=None, help="architectures in the table (default 400; --tiny: 24)")
     parser.add_argument("--fill-k", type=int, default=10, help="candidates per episode of a fill search")
     parser.add_argument("--parallel", type=int, default=1, help="random fill searches at once (fixed at the first run)")
-    parser.add_argument("--controllers", nargs="+", default=["lstm", "mlp", "random", "evolution"])
+    parser.add_argument("--controllers", nargs="+", default=["lstm", "mlp", "random", "evolution"],
+                        help="controller groups, each optionally with overrides: random:latency_filter=0.1")
     parser.add_argument("--seeds", type=int, default=None, help="replay seeds 0..N-1 (default 20; --tiny: 3)")
     parser.add_argument("--budgets", nargs="+", default=None, help="default cpu_3x cpu_5x cpu_7x cpu_10x; --tiny: 1.3x 2x")
     parser.add_argument("--teacher-seeds", type=int, nargs="+", default=None,

@@ -134,16 +134,18 @@ class Search:
                 log.info("the search space is exhausted after %d candidates", len(self.candidates))
                 break
             self._emit("on_episode_start", episode, proposals)
-            rewards = []
+            rewards, latency = [], []
+            target_ms = self.budget.search_target_ms(self.teacher_ms)
             for slot, proposal in enumerate(proposals):
                 self._emit("on_candidate_start", episode, slot, proposal.arch)
                 measurement = self.evaluator(proposal.arch, self.seed * 1000 + episode * 100 + slot)
                 candidate = score(measurement, self.budget, self.teacher_ms, episode)
                 self.candidates.append(candidate)
                 rewards.append(candidate.reward if candidate.ok else math.nan)
+                latency.append(candidate.measurement.latency_median_ms / target_ms if candidate.ok else math.nan)
                 self._emit("on_candidate_end", candidate)
             if is_global_zero():  # other ranks only follow rank 0's decisions
-                self.controller.tell([p.arch for p in proposals], rewards)
+                self.controller.tell([p.arch for p in proposals], rewards, latency)
             self._emit("on_episode_end", episode)
         result = SearchResult(
             candidates=list(self.candidates),

@@ -7,9 +7,14 @@ Call order, for each episode ``e = 0, 1, ...`` (``e`` = how many times :meth:`Co
    nor in ``exclude``, and in ``allowed`` when it is given (a replay's pool: the architectures a store has
    measured). Deterministic: the same seed, history and arguments give the same proposals.
 2. The caller distils and measures them (:class:`kdnas.nas.loop.Search` does).
-3. ``controller.tell(archs, rewards)`` - records the rewards (NaN = the candidate failed: kept so it is never
-   proposed again, not trained on), logs how well they had been predicted (:attr:`Controller.prediction_log`),
-   then learns from the whole history.
+3. ``controller.tell(archs, rewards, latency)`` - records the rewards (NaN = the candidate failed: kept so it is
+   never proposed again, not trained on) and, optionally, the measured latencies as multiples of the search's
+   latency target (``<= 1`` meets the budget with its margin), logs how well the rewards had been predicted
+   (:attr:`Controller.prediction_log`), then learns from the whole history.
+
+With ``latency_filter`` set, :meth:`Controller.ask` first narrows the available architectures to those a
+:class:`~kdnas.nas.controllers.latency_model.LatencyModel` fitted to the told latencies predicts within
+``(1 + latency_filter)`` times the target, for every controller alike (the subclass chooses among them).
 
 ``predict(archs)`` may be called at any time. ``save(path)`` writes the history, the prediction log and any
 weights (``controller.pt``, read by :mod:`kdnas.nas.analysis`).
@@ -28,7 +33,9 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from kdnas.errors import ConfigError
 from kdnas.models.arch import ArchSpec
+from kdnas.nas.controllers.latency_model import LatencyModel
 from kdnas.nas.space import SearchSpace
 
 FORMAT_VERSION = 1
@@ -59,6 +66,7 @@ class Observation:
         episode: index of the ``tell`` call that recorded it (0-based).
         prev_best: best architecture of the previous episode (None in the first episode).
         global_best: best architecture over all earlier episodes (None in the first episode).
+        latency: its measured latency as a multiple of the search's target (None: not told, or failed).
     """
 
     arch: ArchSpec
@@ -66,6 +74,7 @@ class Observation:
     episode: int
     prev_best: ArchSpec | None
     global_best: ArchSpec | None
+    latency: float | None = None
 
     @property
     def failed(self) -> bool:
@@ -76,7 +85,7 @@ class Observation:
             return None if a is None else a.to_dict()
 
         return {"arch": self.arch.to_dict(), "reward": self.reward, "episode": self.episode,
-                "prev_best": plain(self.prev_best), "global_best": plain(self.global_best)}
+                "prev_best": plain(self.prev_best), "global_best": plain(self.global_best), "latency": self.latency}
 
 
 def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
@@ -97,16 +106,28 @@ class Controller(ABC):
         space: the search space the controller proposes from.
         seed: seeds the controller's randomness: proposals (episode ``e`` draws from
             ``numpy.random.default_rng([seed, e])``), weight initialisation and training order.
+        latency_filter: None (off), or ``s >= 0``: once :data:`~kdnas.nas.controllers.latency_model.MIN_MEASUREMENTS`
+            latencies are told, propose only architectures predicted within ``(1 + s)`` times the target (the
+            predicted-fastest others only when too few are left), so no distillation goes to a student that
+            would miss the budget by far. The slack keeps the best students, which sit at the target, in reach.
+
+    Raises:
+        ConfigError: a negative ``latency_filter`` (named ``controller.latency_filter``).
     """
 
     #: whether :meth:`predict` is meaningful (False for the random baseline: no prediction log).
     has_predictor: ClassVar[bool] = True
 
-    def __init__(self, space: SearchSpace, seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace, seed: int = 0, latency_filter: float | None = None) -> None:
         if not isinstance(space, SearchSpace):
             raise TypeError(f"space must be a SearchSpace, got {type(space).__name__}")
+        if latency_filter is not None and (isinstance(latency_filter, bool) or not 0 <= latency_filter < 100):
+            raise ConfigError(f"controller.latency_filter: null (off) or a slack >= 0 such as 0.1, got "
+                              f"{latency_filter!r}")
         self.space = space
         self.seed = int(seed)
+        self.latency_filter = None if latency_filter is None else float(latency_filter)
+        self.latency_model = LatencyModel()
         self.history: list[Observation] = []
         #: per told episode (once the predictor has been trained): predictions made BEFORE the episode's
         #: rewards were known against those rewards: {"episode", "n", "mse", "spearman"}.
@@ -136,8 +157,22 @@ class Controller(ABC):
         pool = None if allowed is None else set(allowed)
         available = [a for a in self.space.all_valid()
                      if a.arch_id not in excluded and (pool is None or a.arch_id in pool)]
+        k = min(k, len(available))
         rng = np.random.default_rng([self.seed, self.episode])
-        return self._choose(rng, available, min(k, len(available)))
+        return self._choose(rng, self._within_budget(available, k), k)
+
+    def _within_budget(self, available: list[ArchSpec], k: int) -> list[ArchSpec]:
+        """``available`` narrowed by the latency filter (grid order kept), topped up to ``k`` with the
+        predicted-fastest of the rest; unchanged when the filter is off or the model not yet fitted."""
+        if self.latency_filter is None:
+            return available
+        predicted = self.latency_model.predict(available)
+        if predicted is None:
+            return available
+        keep = predicted <= 1.0 + self.latency_filter
+        if keep.sum() < k:
+            keep[np.argsort(predicted, kind="stable")[:k]] = True
+        return [a for a, ok in zip(available, keep, strict=True) if ok]
 
     @abstractmethod
     def _choose(self, rng: np.random.Generator, available: list[ArchSpec], k: int) -> list[Proposal]:
@@ -158,12 +193,15 @@ class Controller(ABC):
         """Whether :meth:`predict` has learnt anything yet (the prediction log starts after that)."""
         return False
 
-    def tell(self, archs: Sequence[ArchSpec], rewards: Sequence[float] | np.ndarray) -> None:
-        """Record one episode's measured rewards, then learn from the whole history.
+    def tell(self, archs: Sequence[ArchSpec], rewards: Sequence[float] | np.ndarray,
+             latency: Sequence[float] | np.ndarray | None = None) -> None:
+        """Record one episode's measured rewards (and latencies), then learn from the whole history.
 
         Args:
             archs: the episode's candidates.
             rewards: their rewards, same length; NaN marks a failed candidate.
+            latency: their measured latencies as multiples of the search's latency target, same length (NaN:
+                unknown); what the latency filter learns from. None: not told.
 
         Raises:
             ValueError: length mismatch, an arch outside the space, a duplicate, or an arch told before.
@@ -172,6 +210,9 @@ class Controller(ABC):
         values = np.asarray(rewards, dtype=float).reshape(-1)
         if len(archs) != len(values):
             raise ValueError(f"tell: {len(archs)} architectures but {len(values)} rewards")
+        lat = np.full(len(archs), math.nan) if latency is None else np.asarray(latency, dtype=float).reshape(-1)
+        if len(lat) != len(archs):
+            raise ValueError(f"tell: {len(archs)} architectures but {len(lat)} latencies")
         ids = [a.arch_id for a in archs]
         if len(set(ids)) != len(ids):
             raise ValueError("tell: the same architecture appears twice in one episode")
@@ -190,7 +231,10 @@ class Controller(ABC):
             self.prediction_log.append({"episode": episode, "n": int(finite.sum()),
                                         "mse": float(np.mean((preds - truth) ** 2)), "spearman": spearman(preds, truth)})
         prev, glob = self.context()
-        self.history += [Observation(a, float(r), episode, prev, glob) for a, r in zip(archs, values, strict=True)]
+        self.history += [Observation(a, float(r), episode, prev, glob, float(t) if math.isfinite(t) else None)
+                         for a, r, t in zip(archs, values, lat, strict=True)]
+        told = [o for o in self.history if o.latency is not None]
+        self.latency_model.fit([o.arch for o in told], [float(o.latency) for o in told])  # type: ignore[arg-type]
         self._learn()
 
     # -- observations ------------------------------------------------------------------------------
@@ -219,7 +263,7 @@ class Controller(ABC):
     def state_dict(self) -> dict[str, Any]:
         """Class, space, history, prediction log (subclasses add their weights)."""
         return {"format": FORMAT_VERSION, "class": type(self).__name__, "space": self.space.to_dict(),
-                "seed": self.seed, "history": [o.to_dict() for o in self.history],
+                "seed": self.seed, "latency_filter": self.latency_filter, "history": [o.to_dict() for o in self.history],
                 "prediction_log": [dict(r) for r in self.prediction_log]}
 
     def save(self, path: str | Path) -> Path:

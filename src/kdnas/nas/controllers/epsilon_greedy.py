@@ -19,7 +19,7 @@ class EpsilonGreedyController(Controller):
     unseen, not yet chosen architectures with :meth:`predict` and takes the highest.
 
     Args:
-        space, seed: as in :class:`~kdnas.nas.controllers.base.Controller`.
+        space, seed, latency_filter: as in :class:`~kdnas.nas.controllers.base.Controller`.
         pool_size: architectures an exploit step scores (>= 1).
         epsilon_start, epsilon_decay, epsilon_floor: the schedule (METHOD.md: 1.0, 0.05, 0.05), in [0, 1].
 
@@ -35,8 +35,9 @@ class EpsilonGreedyController(Controller):
         epsilon_start: float = 1.0,
         epsilon_decay: float = 0.05,
         epsilon_floor: float = 0.05,
+        latency_filter: float | None = None,
     ) -> None:
-        super().__init__(space, seed)
+        super().__init__(space, seed, latency_filter)
         for key, value in (("epsilon_start", epsilon_start), ("epsilon_decay", epsilon_decay),
                            ("epsilon_floor", epsilon_floor)):
             if not 0.0 <= value <= 1.0:

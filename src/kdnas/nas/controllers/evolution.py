@@ -43,7 +43,8 @@ class EvolutionController(Controller):
     ``mutation`` (a child of a tournament winner).
 
     Args:
-        space, seed: as in :class:`~kdnas.nas.controllers.base.Controller`.
+        space, seed, latency_filter: as in :class:`~kdnas.nas.controllers.base.Controller` (a mutation is then
+            drawn among the children the latency model lets through).
         population: how many of the most recently measured (non-failed) architectures are parents (>= 1).
         tournament: members sampled per proposal, the best of which is mutated (1 .. ``population``; 1 is a
             random walk from random members, ``population`` always mutates the best member).
@@ -54,8 +55,9 @@ class EvolutionController(Controller):
 
     has_predictor = False
 
-    def __init__(self, space: SearchSpace, seed: int = 0, population: int = 10, tournament: int = 5) -> None:
-        super().__init__(space, seed)
+    def __init__(self, space: SearchSpace, seed: int = 0, population: int = 10, tournament: int = 5,
+                 latency_filter: float | None = None) -> None:
+        super().__init__(space, seed, latency_filter)
         for key, value in (("population", population), ("tournament", tournament)):
             if not is_int(value) or value < 1:
                 raise ConfigError(f"controller.{key}: must be an integer >= 1, got {value!r}")

@@ -85,7 +85,7 @@ class NeuralController(EpsilonGreedyController):
     untouched.
 
     Args:
-        space, seed, pool_size, epsilon_*: as in :class:`EpsilonGreedyController`.
+        space, seed, pool_size, epsilon_*, latency_filter: as in :class:`EpsilonGreedyController`.
         embed_dim, hidden, lr: the predictor's (see :class:`RewardPredictor`).
         train_steps: optimisation steps per update, on all measured rewards.
         batch_size: rows per step (capped at the number of observations).
@@ -106,8 +106,9 @@ class NeuralController(EpsilonGreedyController):
         epsilon_decay: float = 0.05,
         epsilon_floor: float = 0.05,
         seed: int = 0,
+        latency_filter: float | None = None,
     ) -> None:
-        super().__init__(space, seed, pool_size, epsilon_start, epsilon_decay, epsilon_floor)
+        super().__init__(space, seed, pool_size, epsilon_start, epsilon_decay, epsilon_floor, latency_filter)
         embed_dim, hidden = _positive_int("embed_dim", embed_dim), _positive_int("hidden", hidden)
         self.train_steps = _positive_int("train_steps", train_steps)
         self.batch_size = _positive_int("batch_size", batch_size)

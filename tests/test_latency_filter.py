@@ -1,0 +1,100 @@
+"""The latency model and the controllers' latency filter: no distillation for a student predicted to miss the budget."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from kdnas.errors import ConfigError
+from kdnas.models.arch import ArchSpec
+from kdnas.nas.budget import LatencyBudget
+from kdnas.nas.controllers import RandomController
+from kdnas.nas.controllers.latency_model import MIN_MEASUREMENTS, LatencyModel
+from kdnas.nas.loop import Search
+from kdnas.nas.store import Measurement
+from tests.test_controller import FAST, ME5, Factory, synthetic_reward
+
+
+def true_ms(a: ArchSpec) -> float:
+    """A latency of the model's form, plus a term it does not have (so the fit is not exact)."""
+    h, f, layers = a.hidden_size / 1000, a.intermediate_size / 1000, a.num_hidden_layers
+    return 0.4 + 0.05 * layers + 0.01 * layers * a.num_attention_heads + 9 * layers * h * h + 6 * layers * h * f \
+        + 0.02 * math.sqrt(layers)
+
+
+@pytest.fixture(params=sorted(FAST))
+def make(request: pytest.FixtureRequest) -> Factory:
+    return FAST[request.param]
+
+
+def test_the_model_predicts_held_out_latencies_within_a_few_percent() -> None:
+    archs = ME5.all_valid()
+    rng = np.random.default_rng(0)
+    seen = [archs[int(i)] for i in rng.choice(len(archs), size=20, replace=False)]
+    model = LatencyModel().fit(seen, [true_ms(a) for a in seen])
+    predicted = model.predict(archs)
+    assert predicted is not None
+    error = np.abs(predicted / np.array([true_ms(a) for a in archs]) - 1)
+    assert np.median(error) < 0.03 and error.max() < 0.15
+
+
+def test_the_model_waits_for_enough_finite_measurements() -> None:
+    archs = ME5.all_valid()[:5]
+    few = [true_ms(a) for a in archs[: MIN_MEASUREMENTS - 1]] + [math.nan, -1.0, math.inf][: 5 - MIN_MEASUREMENTS + 1]
+    model = LatencyModel().fit(archs, few)
+    assert not model.fitted and model.predict(archs) is None
+    model.fit(archs, [true_ms(a) for a in archs])
+    assert model.fitted and model.n == len(archs)
+
+
+def test_a_filtered_controller_proposes_only_students_predicted_within_the_target(make: Factory) -> None:
+    target = float(np.quantile([true_ms(a) for a in ME5.all_valid()], 0.3))  # 30% of the space meets it
+    ctrl = make(ME5, seed=2, latency_filter=0.0)
+    first = [p.arch for p in ctrl.ask(12)]
+    ctrl.tell(first, [synthetic_reward(a) for a in first], [true_ms(a) / target for a in first])
+    later = [p.arch for p in ctrl.ask(8)]
+    predicted = ctrl.latency_model.predict(later)
+    assert predicted is not None and (predicted <= 1.0).all()
+    # and they really are fast enough, bar the model's error at the boundary
+    assert np.mean([true_ms(a) <= 1.05 * target for a in later]) >= 0.9
+    unfiltered = make(ME5, seed=2)
+    unfiltered.tell(first, [synthetic_reward(a) for a in first], [true_ms(a) / target for a in first])
+    assert np.mean([true_ms(p.arch) <= target for p in unfiltered.ask(40)]) < 0.6
+
+
+def test_the_filter_tops_up_with_the_fastest_when_too_few_pass() -> None:
+    ctrl = RandomController(ME5, seed=0, latency_filter=0.0)
+    archs = ME5.all_valid()[:10]
+    ctrl.tell(archs, [0.5] * 10, [true_ms(a) * 1000 for a in archs])  # nothing comes near the target
+    left = [a for a in ME5.all_valid() if a.arch_id not in ctrl.observed_ids]
+    predicted = ctrl.latency_model.predict(left)
+    assert predicted is not None and predicted.min() > 1.0
+    fastest = [left[int(i)] for i in np.argsort(predicted, kind="stable")[:4]]
+    assert {p.arch.arch_id for p in ctrl.ask(4)} == {a.arch_id for a in fastest}
+
+
+def test_a_negative_filter_names_its_key() -> None:
+    with pytest.raises(ConfigError, match=r"controller\.latency_filter"):
+        RandomController(ME5, latency_filter=-0.1)
+
+
+def test_the_search_tells_latencies_as_multiples_of_its_target() -> None:
+    budget = LatencyBudget(speedup=4.0, margin=0.1)
+    teacher_ms = 20.0
+
+    def evaluator(arch: ArchSpec, seed: int) -> Measurement:
+        if arch.num_hidden_layers == 1:
+            return Measurement(arch, "failed", reason="planted")
+        return Measurement(arch, "ok", loss=0.3, latency_median_ms=true_ms(arch))
+
+    ctrl = RandomController(ME5, seed=0, latency_filter=0.1)
+    Search(ctrl, evaluator, budget, teacher_ms, episodes=3, candidates_per_episode=4).run()
+    target = budget.search_target_ms(teacher_ms)
+    for o in ctrl.history:
+        if o.failed:
+            assert o.latency is None
+        else:
+            assert o.latency == pytest.approx(true_ms(o.arch) / target)
+    assert ctrl.latency_model.fitted
