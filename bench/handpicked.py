@@ -1,0 +1,158 @@
+"""Benchmark: the search's recommendation against the students a practitioner would pick by hand (issue 11).
+
+    .venv/bin/python bench/handpicked.py [--out bench/handpicked_run] [--budgets cpu_5x cpu_7x cpu_10x]
+        [--steps 600] [--seed 0] [--table bench/strategies_run/table.sqlite] [--stage all|pick|train|report]
+
+Per budget, the students (``picks.json``; stage ``pick`` runs alone: it times students beside the teacher):
+
+- ``search``: ``search.py latency_budget=<b>`` with the default controller and settings, its store shared with
+  the strategies table (``--table``: what the table already measured is reused, the rest is distilled);
+  the student is its ``best/best_arch.yaml``.
+- ``truncated`` (DistilBERT-style): the teacher's shape with every k-th layer (``student.init=teacher`` takes
+  teacher layers uniformly), the deepest that meets the budget.
+- ``narrow`` (mMiniLM-like): 64-dimensional heads, an FFN of 4x the width, as deep as the space allows; the
+  deepest, then the widest, that meets the budget.
+- ``teacher_shaped``: the search's first seed (:func:`kdnas.nas.seeds.teacher_shaped_seeds`): the teacher's
+  width, heads and activation, the deepest with the largest FFN that meets the budget.
+
+"Meets the budget": timed beside the teacher (:func:`kdnas.latency.measure.measure_pair`, the budget's profile),
+at least the budget's speed-up with its margin, as the search asks of its own candidates.
+
+Then every distinct student is distilled alike (``train.py arch_file=... seed=<seed> trainer.max_steps=<steps>``,
+the default recipe) and evaluated on dev and on test (``evaluate.py eval.split=dev|test``); choices are made on
+dev, test is reported once. Every stage is skipped when its output exists, so a killed run resumes. Prints a
+table per budget: the student, its speed-up (the evaluation's own timing), dev and test macro retention (test
+with its 95% interval) and out-of-domain retention; writes ``handpicked.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from headline import figures, run  # one copy of the train/evaluate helpers
+from proxy_fidelity import ROOT, compose
+
+STUDENTS = ("search", "truncated", "narrow", "teacher_shaped")
+EVAL_TASKS = "eval.tasks=[retrieval,langid,ood_retrieval]"
+
+
+def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
+    """The four students of one budget (see the module docstring), as arch dicts."""
+    import hydra
+
+    from kdnas.latency.measure import measure_latency, measure_pair
+    from kdnas.models.arch import ArchSpec
+    from kdnas.models.student import build_student
+    from kdnas.nas.seeds import teacher_shaped_seeds
+
+    cfg = compose([f"latency_budget={budget_name}"])
+    teacher = hydra.utils.instantiate(cfg.teacher)
+    budget = hydra.utils.instantiate(cfg.latency_budget)
+    space = hydra.utils.instantiate(cfg.search_space, _convert_="all")
+    assert budget.speedup is not None, "the presets give a speed-up"
+    needed = budget.speedup * (1 + budget.margin)
+    t = teacher.model.config
+    timed: dict[str, float] = {}
+
+    def speedup(arch: ArchSpec) -> float:
+        if arch.arch_id not in timed:
+            student = build_student(arch, teacher.model, init="random")
+            timed[arch.arch_id] = measure_pair(student, teacher.model, budget.profile).speedup
+        return timed[arch.arch_id]
+
+    def first_fit(archs: list[ArchSpec]) -> ArchSpec | None:
+        return next((a for a in archs if a in space and speedup(a) >= needed), None)
+
+    depths = sorted(set(space.num_hidden_layers), reverse=True)
+    truncated = first_fit([ArchSpec(d, t.hidden_size, t.num_attention_heads, t.intermediate_size, t.hidden_act)
+                           for d in depths])
+    widths = sorted((h for h in space.hidden_size if h // 64 in space.num_attention_heads
+                     and 4 * h in space.intermediate_size), reverse=True)
+    narrow = first_fit([ArchSpec(d, h, h // 64, 4 * h, "gelu") for d in depths for h in widths])
+    teacher_ms = measure_latency(teacher.model, budget.profile).median_ms
+    seeds = teacher_shaped_seeds(space, teacher.model, budget, teacher_ms, limit=1)
+
+    run_dir = out / f"search_{budget_name}"
+    if not (run_dir / "best" / "best_arch.yaml").is_file():
+        run([sys.executable, "search.py", f"latency_budget={budget_name}", f"search.shared_store={table}", "logger=none",
+             f"hydra.run.dir={run_dir}"], out / f"search_{budget_name}.log")
+    found = ArchSpec.from_yaml(run_dir / "best" / "best_arch.yaml")
+    chosen = {"search": found, "truncated": truncated, "narrow": narrow, "teacher_shaped": seeds[0] if seeds else None}
+    return {name: {**a.to_dict(), "name": a.short_name, "arch_id": a.arch_id,
+                   "picked_speedup": timed.get(a.arch_id)} for name, a in chosen.items() if a is not None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "handpicked_run")
+    parser.add_argument("--budgets", nargs="+", default=["cpu_5x", "cpu_7x", "cpu_10x"])
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--table", type=Path, default=ROOT / "bench" / "strategies_run" / "table.sqlite")
+    parser.add_argument("--stage", choices=["all", "pick", "train", "report"], default="all")
+    args = parser.parse_args()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    picks_file = out / "picks.json"
+    picks: dict[str, dict[str, Any]] = json.loads(picks_file.read_text()) if picks_file.is_file() else {}
+    if args.stage in ("all", "pick"):
+        for b in args.budgets:
+            if b not in picks:
+                picks[b] = pick(b, out, args.table.resolve())
+                picks_file.write_text(json.dumps(picks, indent=2))
+    archs = {a["arch_id"]: a for b in args.budgets for a in picks.get(b, {}).values()}
+    if args.stage in ("all", "train"):
+        from kdnas.models.arch import FIELDS, ArchSpec
+
+        for a in archs.values():
+            arch_file = out / "archs" / f"{a['name']}.yaml"
+            if not arch_file.is_file():
+                ArchSpec.from_dict({k: a[k] for k in FIELDS}).to_yaml(arch_file)
+            train_dir = out / f"train_{a['name']}"
+            if not (train_dir / "summary.json").is_file():
+                run([sys.executable, "train.py", f"arch_file={arch_file}", f"seed={args.seed}",
+                     f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}", "logger=csv",
+                     f"hydra.run.dir={train_dir}"], out / f"train_{a['name']}.log")
+            for split in ("dev", "test"):
+                eval_dir = out / f"eval_{split}_{a['name']}"
+                if not (eval_dir / "report.json").is_file():
+                    run([sys.executable, "evaluate.py", f"student={train_dir / 'student'}", f"eval.split={split}",
+                         EVAL_TASKS, f"hydra.run.dir={eval_dir}"], out / f"eval_{split}_{a['name']}.log")
+    report(out, args, picks)
+
+
+def cell(fig: dict[str, dict[str, float | None]], split: str, key: str) -> str:
+    value = fig.get(split, {}).get(key)
+    return "–" if value is None else f"{value:.3f}"
+
+
+def report(out: Path, args: argparse.Namespace, picks: dict[str, dict[str, Any]]) -> None:
+    results: dict[str, Any] = {"steps": args.steps, "seed": args.seed, "budgets": {}}
+    for b in args.budgets:
+        rows = {}
+        print(f"\n{b}\n\n| student | architecture | speed-up | dev retention | test retention [95%] | test OOD |")
+        print("|---|---|---:|---:|---:|---:|")
+        for who in STUDENTS:
+            if (a := picks.get(b, {}).get(who)) is None:
+                print(f"| {who} | none meets the budget | | | | |")
+                continue
+            reports = {s: out / f"eval_{s}_{a['name']}" / "report.json" for s in ("dev", "test")}
+            done = {s: json.loads(p.read_text()) for s, p in reports.items() if p.is_file()}
+            fig = {s: figures(r) for s, r in done.items()}
+            interval = (done.get("test", {}).get("intervals", {}).get("retention") or {}).get("macro")
+            rows[who] = {"arch": a, **{f"{s}_figures": f for s, f in fig.items()}, "test_interval": interval}
+
+            ci = f" [{interval[0]:.3f}, {interval[1]:.3f}]" if isinstance(interval, list | tuple) else ""
+            print(f"| {who} | {a['name']} | {cell(fig, 'test', 'speedup_128')} | {cell(fig, 'dev', 'retention_macro')} | "
+                  f"{cell(fig, 'test', 'retention_macro')}{ci} | {cell(fig, 'test', 'retention_ood')} |")
+        results["budgets"][b] = rows
+    (out / "handpicked.json").write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
