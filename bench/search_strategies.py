@@ -144,7 +144,7 @@ def variant(spec: str) -> tuple[str, list[str]]:
 
 
 def group_dir(out: Path, controller: str, budget: str, seeds: int) -> Path:
-    return out / "replay" / f"{re.sub(r'[^A-Za-z0-9_.=-]+', '+', controller)}_{budget}_ts{seeds}"
+    return out / "replay" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '+', controller)}_{budget}_ts{seeds}"
 
 
 def replay(args: argparse.Namespace, out: Path, base: list[str], table: Path) -> None:
