@@ -43,6 +43,7 @@ FAST: dict[str, Factory] = {
     # a small population, so the suite's few episodes reach the mutations (and, on TINY, their exhaustion)
     "evolution": lambda space, **kw: EvolutionController(space, population=8, tournament=3, **kw),
     "lstm": lambda space, **kw: LSTMController(space, train_steps=5, pool_size=32, **kw),
+    "lstm_features": lambda space, **kw: LSTMController(space, train_steps=5, pool_size=32, encoding="features", **kw),
     "mlp": lambda space, **kw: MLPController(space, train_steps=5, pool_size=32, **kw),
     "random": lambda space, **kw: RandomController(space, **kw),
 }

@@ -12,8 +12,9 @@ class LSTMPredictor(RewardPredictor):
     """Each step's input is an architecture as concatenated per-dimension embeddings ``(D * embed_dim)``; a
     linear head on the last LSTM output predicts the reward."""
 
-    def __init__(self, cards: list[int], embed_dim: int = 32, hidden: int = 32, lr: float = 1e-3) -> None:
-        super().__init__(cards, embed_dim, hidden, lr)
+    def __init__(self, cards: list[int], embed_dim: int = 32, hidden: int = 32, lr: float = 1e-3,
+                 n_features: int = 0) -> None:
+        super().__init__(cards, embed_dim, hidden, lr, n_features)
         self.lstm = nn.LSTM(input_size=self.arch_dim, hidden_size=hidden, batch_first=True)
         self.head = nn.Linear(hidden, 1)
 

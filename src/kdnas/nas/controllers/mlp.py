@@ -11,8 +11,9 @@ from kdnas.nas.controllers.neural import NeuralController, RewardPredictor
 class MLPPredictor(RewardPredictor):
     """Two hidden layers of ``hidden`` units (ReLU) on the candidate's concatenated embeddings."""
 
-    def __init__(self, cards: list[int], embed_dim: int = 32, hidden: int = 32, lr: float = 1e-3) -> None:
-        super().__init__(cards, embed_dim, hidden, lr)
+    def __init__(self, cards: list[int], embed_dim: int = 32, hidden: int = 32, lr: float = 1e-3,
+                 n_features: int = 0) -> None:
+        super().__init__(cards, embed_dim, hidden, lr, n_features)
         self.mlp = nn.Sequential(nn.Linear(self.arch_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                                  nn.Linear(hidden, 1))
 

@@ -1,8 +1,14 @@
 """Learned controllers: a reward predictor (a LightningModule) trained on every measured reward, proposing
 epsilon-greedily.
 
-Each architecture dimension ``d`` with ``card_d`` choices gets an ``nn.Embedding(card_d + 1, embed_dim)``;
-the extra row (index ``card_d``) stands for "no architecture" (the empty context of the first episode).
+Encodings (``encoding``): ``index`` (the paper's) gives each architecture dimension ``d`` with ``card_d`` choices an
+``nn.Embedding(card_d + 1, embed_dim)``, the extra row (index ``card_d``) standing for "no architecture" (the
+empty context of the first episode): every value is learnt on its own, from the rewards of the architectures
+that have it. ``features`` describes an architecture by what it is (:func:`arch_features`: present, each size
+as a fraction of the space's largest, the activation one-hot, the non-embedding parameter count as a fraction
+of the space's largest), through one linear layer to the same width: a few measurements already tell the
+predictor that larger students distil closer to the teacher (on the strategies table the proxy reward ranks
+with the parameter count at Spearman 0.8-0.96 among students that meet the budget, bench/RESULTS.md).
 Rewards are z-scored for training (predictions are de-standardised), so the learning rate does not depend
 on the reward's scale.
 
@@ -42,13 +48,18 @@ class RewardPredictor(L.LightningModule):
         embed_dim: embedding size per dimension (METHOD.md: 32).
         hidden: hidden size of the LSTM / MLP (METHOD.md: 32).
         lr: RMSprop learning rate.
+        n_features: 0 for index codes (embeddings); else the width of :func:`arch_features` rows (a linear layer).
     """
 
-    def __init__(self, cards: Sequence[int], embed_dim: int = 32, hidden: int = 32, lr: float = 1e-3) -> None:
+    def __init__(self, cards: Sequence[int], embed_dim: int = 32, hidden: int = 32, lr: float = 1e-3,
+                 n_features: int = 0) -> None:
         super().__init__()
         self.cards = list(cards)
-        self.embed_dim, self.hidden, self.lr = embed_dim, hidden, lr
-        self.embeddings = nn.ModuleList(nn.Embedding(c + 1, embed_dim) for c in self.cards)
+        self.embed_dim, self.hidden, self.lr, self.n_features = embed_dim, hidden, lr, n_features
+        if n_features:
+            self.encoder = nn.Linear(n_features, self.arch_dim)
+        else:
+            self.embeddings = nn.ModuleList(nn.Embedding(c + 1, embed_dim) for c in self.cards)
 
     @property
     def arch_dim(self) -> int:
@@ -56,7 +67,10 @@ class RewardPredictor(L.LightningModule):
         return len(self.cards) * self.embed_dim
 
     def embed(self, codes: torch.Tensor) -> torch.Tensor:
-        """Concatenated per-dimension embeddings: ``(B, D)`` codes -> ``(B, D * embed_dim)``."""
+        """``(B, D)`` index codes -> concatenated per-dimension embeddings, or ``(B, n_features)`` features -> their
+        linear map; ``(B, D * embed_dim)`` either way."""
+        if self.n_features:
+            return torch.relu(self.encoder(codes))
         return torch.cat([emb(codes[:, d]) for d, emb in enumerate(self.embeddings)], dim=-1)
 
     @abstractmethod
@@ -69,6 +83,32 @@ class RewardPredictor(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(self.parameters(), lr=self.lr)
+
+
+ENCODINGS = ("index", "features")
+
+
+def largest_parameters(space: SearchSpace) -> int:
+    """The non-embedding parameter count of the space's largest student (:func:`arch_features`' scale)."""
+    return max(a.param_count(1, include_embeddings=False) for a in space.all_valid())
+
+
+def arch_features(space: SearchSpace, archs: Sequence[ArchSpec | None], largest: int | None = None) -> torch.Tensor:
+    """``(B, 5 + activations + 1)`` float rows: present (0 for None, whose row is all zeros), layers, hidden size,
+    heads and FFN size as fractions of the space's largest, the activation one-hot, and the non-embedding
+    parameter count as a fraction of ``largest`` (default: :func:`largest_parameters`)."""
+    acts = list(space.hidden_act)
+    top = {d: max(getattr(space, d)) for d in ("num_hidden_layers", "hidden_size", "num_attention_heads",
+                                               "intermediate_size")}
+    most = largest or largest_parameters(space)
+    rows = []
+    for a in archs:
+        if a is None:
+            rows.append([0.0] * (5 + len(acts) + 1))
+            continue
+        rows.append([1.0, *(getattr(a, d) / m for d, m in top.items()), *(float(a.hidden_act == x) for x in acts),
+                     a.param_count(1, include_embeddings=False) / most])
+    return torch.tensor(rows, dtype=torch.float32).reshape(len(rows), 5 + len(acts) + 1)
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -87,6 +127,7 @@ class NeuralController(EpsilonGreedyController):
     Args:
         space, seed, pool_size, epsilon_*, latency_filter: as in :class:`EpsilonGreedyController`.
         embed_dim, hidden, lr: the predictor's (see :class:`RewardPredictor`).
+        encoding: ``index`` (the paper's per-dimension embeddings) or ``features`` (:func:`arch_features`).
         train_steps: optimisation steps per update, on all measured rewards.
         batch_size: rows per step (capped at the number of observations).
     """
@@ -107,8 +148,13 @@ class NeuralController(EpsilonGreedyController):
         epsilon_floor: float = 0.05,
         seed: int = 0,
         latency_filter: float | None = None,
+        encoding: str = "index",
     ) -> None:
         super().__init__(space, seed, pool_size, epsilon_start, epsilon_decay, epsilon_floor, latency_filter)
+        if encoding not in ENCODINGS:
+            raise ConfigError(f"controller.encoding: one of {', '.join(ENCODINGS)}, got {encoding!r}")
+        self.encoding = encoding
+        self._largest = largest_parameters(space) if encoding == "features" else 0
         embed_dim, hidden = _positive_int("embed_dim", embed_dim), _positive_int("hidden", hidden)
         self.train_steps = _positive_int("train_steps", train_steps)
         self.batch_size = _positive_int("batch_size", batch_size)
@@ -121,7 +167,8 @@ class NeuralController(EpsilonGreedyController):
         # would also reseed CUDA, which fork_rng(devices=[]) does not restore)
         with torch.random.fork_rng(devices=[]):
             torch.default_generator.manual_seed(self.seed)
-            self.predictor = self.predictor_class(self.cards, embed_dim, hidden, float(lr))
+            n_features = arch_features(space, [None]).shape[1] if encoding == "features" else 0
+            self.predictor = self.predictor_class(self.cards, embed_dim, hidden, float(lr), n_features)
         self.predictor.eval()
 
     @property
@@ -129,7 +176,10 @@ class NeuralController(EpsilonGreedyController):
         return self.n_updates > 0
 
     def _codes(self, archs: Sequence[ArchSpec | None]) -> torch.Tensor:
-        """Index codes ``(B, D)``; None -> the "no architecture" row of every dimension."""
+        """The predictor's input rows: index codes ``(B, D)`` (None -> the "no architecture" row of every
+        dimension), or :func:`arch_features` with ``encoding=features``."""
+        if self.encoding == "features":
+            return arch_features(self.space, archs, self._largest)
         rows = [list(self.cards) if a is None else self.space.encode(a) for a in archs]
         return torch.tensor(rows, dtype=torch.long).reshape(len(rows), len(self.cards))
 
@@ -174,6 +224,7 @@ class NeuralController(EpsilonGreedyController):
 
     def state_dict(self) -> dict[str, Any]:
         weights = {k: v.detach().cpu().clone() for k, v in self.predictor.state_dict().items()}
-        return {**super().state_dict(), "train_steps": self.train_steps, "batch_size": self.batch_size,
+        return {**super().state_dict(), "encoding": self.encoding, "train_steps": self.train_steps,
+                "batch_size": self.batch_size,
                 "n_updates": self.n_updates, "target_mean": self.target_mean, "target_std": self.target_std,
                 "predictor": weights}
