@@ -210,10 +210,15 @@ def report(args: argparse.Namespace, out: Path, base: list[str], fill: Fill) -> 
         top = max(c.reward for c in feasible)
         rewards = {c.arch.arch_id: c.reward if c.feasible else 0.0 for c in scored}
         free = max(feasible, key=lambda c: c.measurement.parameters_without_embeddings)
+        from scipy.stats import spearmanr  # how far the parameter count alone ranks what meets the budget
+
+        with_params = spearmanr([c.reward for c in feasible],
+                                [c.measurement.parameters_without_embeddings for c in feasible]).statistic
         entry: dict[str, Any] = {"teacher_ms": teacher_ms, "table_best": top, "feasible": len(feasible),
                                  "best_arch": max(feasible, key=lambda c: c.reward).arch.short_name,
                                  "training_free": {"arch": free.arch.short_name, "reward": free.reward,
-                                                   "regret": top - free.reward}, "groups": {}}
+                                                   "regret": top - free.reward},
+                                 "spearman_reward_params": float(with_params), "groups": {}}
         for c in args.controllers:
             for z in args.teacher_seeds:
                 found = [cv for s in range(args.seeds) if (cv := curve(group_dir(out, c, b, z) / f"s{s}", n, rewards))]
@@ -238,8 +243,9 @@ def report(args: argparse.Namespace, out: Path, base: list[str], fill: Fill) -> 
         for g in entry["groups"].values():
             del g["curves"]
         results["budgets"][b] = entry
-        print(f"\n{b}: table best {top:.4f} ({entry['best_arch']}, {len(feasible)} of {len(table)} meet it); "
-              f"regret median [IQR] after each number of evaluations\n")
+        print(f"\n{b}: table best {top:.4f} ({entry['best_arch']}, {len(feasible)} of {len(table)} meet it; their "
+              f"rewards rank with the non-embedding parameter count at Spearman {with_params:.2f}); regret median "
+              f"[IQR] after each number of evaluations\n")
         print("| strategy | seeds | " + " | ".join(f"{k}" for k in checkpoints)
               + " | found best | evaluations to random's final best |")
         print("|---|---:|" + "---|" * len(checkpoints) + "---:|---:|")
