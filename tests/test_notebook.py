@@ -192,8 +192,8 @@ def test_analysis_functions_on_a_tiny_search(tiny_search: Path) -> None:
     assert board["arch_id"].iloc[0] == summary["best"]["arch_id"]
     _check_front(out.candidates)
 
-    # the LSTM controller predicts from its second episode on: tiny has two
-    assert out.controller == "LSTMController"
+    # the default controller (an MLP predictor) predicts from its second episode on: tiny has two
+    assert out.controller == "MLPController"
     assert list(out.predictions.columns) == list(analysis.PREDICTION_COLUMNS)
     assert list(out.predictions["episode"]) == [1] and out.predictions["mse"].iloc[0] >= 0
     assert list(out.best_so_far["evaluations"]) == [1, 2, 3, 4]
