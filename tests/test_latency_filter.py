@@ -98,3 +98,15 @@ def test_the_search_tells_latencies_as_multiples_of_its_target() -> None:
         else:
             assert o.latency == pytest.approx(true_ms(o.arch) / target)
     assert ctrl.latency_model.fitted
+
+
+def test_few_shallow_measurements_extrapolate_in_depth_as_compute_does() -> None:
+    """The first episode measures a few students; the deeper ones the next episode scores are predicted from the
+    multiply-add prior, not from six coefficients fitted to four points."""
+    shallow = [a for a in ME5.all_valid() if a.num_hidden_layers <= 2][::97][:4]
+    model = LatencyModel().fit(shallow, [true_ms(a) for a in shallow])
+    deep = [a for a in ME5.all_valid() if a.num_hidden_layers == 6]
+    predicted = model.predict(deep)
+    assert predicted is not None
+    error = np.abs(predicted / np.array([true_ms(a) for a in deep]) - 1)
+    assert np.median(error) < 0.25

@@ -9,6 +9,10 @@ one latency profile). :class:`LatencyModel` fits those six non-negative coeffici
 :func:`scipy.optimize.nnls`. Non-negativity keeps the extrapolation monotone: a deeper or wider student is
 never predicted faster.
 
+With fewer than :data:`FULL_MODEL_MEASUREMENTS` measurements six coefficients are underdetermined (the first
+episode's few students are all shallow, say), and the fit extrapolates in depth at random; until then the model
+is a fixed cost plus one cost per multiply-add (:func:`prior_features`), which extrapolates as compute does.
+
 Latencies are in any unit the caller keeps to (the search uses multiples of its latency target, so ``<= 1``
 meets the budget with its margin).
 """
@@ -24,6 +28,8 @@ from kdnas.models.arch import ArchSpec
 
 #: measurements needed before the model predicts anything (fewer: :meth:`LatencyModel.predict` gives None)
 MIN_MEASUREMENTS = 3
+#: measurements from which the six per-layer coefficients are fitted (fewer: the two of :func:`prior_features`)
+FULL_MODEL_MEASUREMENTS = 12
 
 
 def features(archs: Sequence[ArchSpec]) -> np.ndarray:
@@ -35,12 +41,20 @@ def features(archs: Sequence[ArchSpec]) -> np.ndarray:
     return np.asarray(rows, dtype=float).reshape(len(rows), 6)
 
 
+def prior_features(archs: Sequence[ArchSpec]) -> np.ndarray:
+    """``(N, 2)``: 1 and the encoder's multiply-adds per token at 128 tokens, in millions."""
+    rows = [[1.0, a.num_hidden_layers * (4 * a.hidden_size**2 + 2 * a.hidden_size * a.intermediate_size
+                                         + 2 * 128 * a.hidden_size) / 1e6] for a in archs]
+    return np.asarray(rows, dtype=float).reshape(len(rows), 2)
+
+
 class LatencyModel:
     """Non-negative linear latency model of an architecture's per-layer counts (see the module docstring)."""
 
     def __init__(self) -> None:
         self.coef: np.ndarray | None = None
         self.n = 0
+        self.features = prior_features
 
     def fit(self, archs: Sequence[ArchSpec], latencies: Sequence[float]) -> LatencyModel:
         """Fit to the measured ``latencies`` (positive, finite ones only; others are ignored)."""
@@ -50,7 +64,8 @@ class LatencyModel:
         if self.n < MIN_MEASUREMENTS:
             self.coef = None
             return self
-        x = features([a for a, k in zip(archs, keep, strict=True) if k])
+        self.features = features if self.n >= FULL_MODEL_MEASUREMENTS else prior_features
+        x = self.features([a for a, k in zip(archs, keep, strict=True) if k])
         y = y[keep]
         self.coef, _ = nnls(x / y[:, None], np.ones(self.n))  # minimise sum(((x @ c) - y) / y) ** 2, c >= 0
         return self
@@ -63,4 +78,4 @@ class LatencyModel:
         """Predicted latencies ``(N,)``, or None before :data:`MIN_MEASUREMENTS` measurements."""
         if self.coef is None:
             return None
-        return features(archs) @ self.coef
+        return self.features(archs) @ self.coef
