@@ -193,6 +193,12 @@ class ArchSpec:
 
     # ----------------------------------------------------------------------------------------------
     # cost
+    def multiply_adds_per_token(self, seq_len: int) -> int:
+        """The encoder's multiply-adds per token: projections ``4 h^2``, FFN ``2 h f`` and attention over
+        ``seq_len`` tokens ``2 seq_len h``, per layer (a lower bound on the latency ratio of a small model)."""
+        h, f = self.hidden_size, self.intermediate_size
+        return self.num_hidden_layers * (4 * h * h + 2 * h * f + 2 * seq_len * h)
+
     def param_count(
         self,
         vocab_size: int,

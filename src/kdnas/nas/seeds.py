@@ -26,8 +26,7 @@ log = logging.getLogger(__name__)
 
 def estimated_cost(arch: ArchSpec, seq_len: int) -> float:
     """Multiply-adds per token of the encoder: a lower bound on the real latency ratio of a small model."""
-    h, f = arch.hidden_size, arch.intermediate_size
-    return arch.num_hidden_layers * (4 * h * h + 2 * h * f + 2 * seq_len * h)
+    return float(arch.multiply_adds_per_token(seq_len))
 
 
 def teacher_shaped_seeds(

@@ -43,8 +43,7 @@ def features(archs: Sequence[ArchSpec]) -> np.ndarray:
 
 def prior_features(archs: Sequence[ArchSpec]) -> np.ndarray:
     """``(N, 2)``: 1 and the encoder's multiply-adds per token at 128 tokens, in millions."""
-    rows = [[1.0, a.num_hidden_layers * (4 * a.hidden_size**2 + 2 * a.hidden_size * a.intermediate_size
-                                         + 2 * 128 * a.hidden_size) / 1e6] for a in archs]
+    rows = [[1.0, a.multiply_adds_per_token(128) / 1e6] for a in archs]
     return np.asarray(rows, dtype=float).reshape(len(rows), 2)
 
 
