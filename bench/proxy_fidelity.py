@@ -53,11 +53,11 @@ import numpy as np
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the search's overrides of each proxy recipe (the search's own proxy: ``single``, its default)
 RECIPES: dict[str, list[str]] = {
-    # the search's proxy (pipelines/search.py: paired=False, the configured distillation); 0.0 only says so
-    "single": ["data.paired=false", "distill.crosslingual_weight=0.0"],
-    "paper": ["data.paired=false", "distill=paper"],
-    "pairs": [],  # the final recipe: data.paired=true, 32 pairs (64 texts) a batch, every default loss
+    "single": [],  # the proxy split's single texts, the configured distillation (no pairs: no cross-lingual loss)
+    "paper": ["distill=paper"],  # single texts, the paper's hidden-state loss alone
+    "pairs": ["search.proxy_paired=true"],  # the final recipe's batches: translation pairs, every default loss
 }
 TEACHER_SPEEDUPS = (2.0, 3.0, 5.0, 7.0, 10.0)
 TINY = ["experiment=tiny"]
@@ -182,9 +182,11 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
     parser.add_argument("--parallel", type=int, default=1, help="units at a time, one thread each")
     parser.add_argument("--only-training-free", action="store_true", help="run the references, no proxy trainings")
+    parser.add_argument("--only-proxies", action="store_true",
+                        help="run the proxies, no references (a second driver beside one running the references)")
     parser.add_argument("--stop-after", type=int, default=0, help="run at most this many units (0: all)")
     parser.add_argument("--report", action="store_true", help="run nothing: the table from what is on disk")
-    parser.add_argument("--keep-students", action="store_true", help="keep the proxy runs' students")
+    parser.add_argument("--measure", nargs=3, metavar=("RECIPE", "LR", "STEPS"), help=argparse.SUPPRESS)
     parser.add_argument("--tiny", action="store_true", help="smoke mode: experiment=tiny, its space, few steps")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides for every train.py / evaluate.py run")
     args = parser.parse_args()
@@ -213,6 +215,10 @@ def main() -> None:
           f"{info['space']}: {', '.join(a['name'] for a in archs)}", flush=True)
 
     py = sys.executable
+    if args.measure:
+        recipe, lr, steps = args.measure
+        measure(out, archs, base, recipe, float(lr), int(steps))
+        return
 
     def arch_file(a: dict[str, Any]) -> str:
         return f"arch_file={out / 'archs' / (a['arch_id'] + '.yaml')}"
@@ -236,21 +242,19 @@ def main() -> None:
     def proxy_dir(recipe: str, lr: float, steps: int) -> Path:
         return out / "proxy" / f"{recipe}_lr{lr:g}_s{steps}"
 
-    def proxy(a: dict[str, Any], recipe: str, lr: float, steps: int) -> list[tuple[Path, Callable[[], None]]]:
-        run_dir = proxy_dir(recipe, lr, steps) / a["arch_id"]
+    def proxy(recipe: str, lr: float, steps: int) -> list[tuple[Path, Callable[[], None]]]:
+        """One proxy: every architecture measured by the search's own evaluator in one process."""
+        run_dir = proxy_dir(recipe, lr, steps)
 
-        def train() -> None:
-            run([py, "train.py", arch_file(a), "++data.train_split=proxy", *RECIPES[recipe], f"distill.lr={lr}",
-                 f"trainer.max_steps={steps}", f"trainer.val_check_interval={steps + 1}", "callbacks.checkpoint=null",
-                 "logger=none", "resume=false", *base, f"hydra.run.dir={run_dir}"], run_dir.with_suffix(".log"))
-            if not args.keep_students:
-                shutil.rmtree(run_dir / "student", ignore_errors=True)
+        def measure() -> None:
+            run([py, __file__, "--out", str(out), "--measure", recipe, f"{lr:g}", str(steps), "--extra", *args.extra,
+                 *(["--tiny"] if tiny else [])], run_dir.with_suffix(".log"))
 
-        return [(run_dir / "summary.json", train)]
+        return [(run_dir / "done.json", measure)]
 
-    chains = [reference(a) for a in archs]
+    chains = [] if args.only_proxies else [reference(a) for a in archs]
     if not args.only_training_free:  # cheapest proxies first: a short session still completes whole columns
-        chains += [proxy(a, r, lr, s) for s in sorted(proxy_steps) for r in args.recipes for lr in args.lr for a in archs]
+        chains += [proxy(r, lr, s) for s in sorted(proxy_steps) for r in args.recipes for lr in args.lr]
     budget = 0 if args.report else (args.stop_after or math.inf)
     todo: list[list[Callable[[], None]]] = []
     for chain in chains:
@@ -265,6 +269,26 @@ def main() -> None:
             list(pool.map(lambda units: [u() for u in units], todo))
         print(f"{sum(map(len, todo))} units in {time.time() - started:.0f} s", flush=True)
     report(out, archs, info, training_free(archs, info), args, proxy_dir, proxy_steps, ref_steps)
+
+
+def measure(out: Path, archs: list[dict[str, Any]], base: list[str], recipe: str, lr: float, steps: int) -> None:
+    """One proxy unit, in this process: the architectures measured as a search of that setting measures its
+    candidates (:func:`kdnas.pipelines.search.measure_architectures`, teacher outputs read from the cache), into
+    ``<out>/proxy_store.sqlite`` (a killed unit resumes); one ``summary.json`` per architecture."""
+    from kdnas.models.arch import FIELDS, ArchSpec
+    from kdnas.pipelines.search import measure_architectures
+
+    run_dir = out / "proxy" / f"{recipe}_lr{lr:g}_s{steps}"
+    cfg = compose([*base, *RECIPES[recipe], f"distill.lr={lr}", f"search.proxy_steps={steps}",
+                   f"search.shared_store={out / 'proxy_store.sqlite'}", "logger=none",
+                   f"paths.output_dir={run_dir}"])
+    specs = [ArchSpec.from_dict({k: a[k] for k in FIELDS}) for a in archs]
+    for m in measure_architectures(cfg, specs, run_dir):
+        summary = {"val_loss": m.loss if m.ok else math.nan, "wall_seconds": m.wall_seconds, "status": m.status,
+                   "reason": m.reason, "speedup_paired": m.paired_speedup}
+        (run_dir / m.arch.arch_id).mkdir(parents=True, exist_ok=True)
+        (run_dir / m.arch.arch_id / "summary.json").write_text(json.dumps(summary, indent=2))
+    (run_dir / "done.json").write_text(json.dumps({"archs": len(specs)}))
 
 
 def read(path: Path) -> dict[str, Any] | None:

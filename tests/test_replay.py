@@ -213,3 +213,33 @@ def test_a_sweep_keeps_every_job_when_one_budget_is_unreachable(filled: Path, tm
     text = (sweep / "sweep_summary.md").read_text()
     assert text.count("none of the 4 measured candidates meets") == 2
     assert len([line for line in proc.stderr.splitlines() if line.startswith("error: job")]) == 2
+
+
+def test_measure_architectures_reuses_the_search_s_measurements_and_stores_new_ones(
+        filled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What bench/proxy_fidelity.py measures its proxies with: the search's setting, store and evaluator."""
+    import hydra
+
+    from kdnas.pipelines import search as pipeline
+
+    setting = json.loads((filled.parent / "run" / "summary.json").read_text())["setting"]
+    shared = CandidateStore(filled)
+    stored = {m.arch.arch_id: m for m in shared.measurements(setting)}
+    cfg: Any = compose_config("search", base(filled, tmp_path / "cache"), tmp_path / "run")
+    space = hydra.utils.instantiate(cfg.search_space, _convert_="all")
+    known = [m.arch for m in list(stored.values())[:2]]
+    new = next(a for a in space.all_valid() if a.arch_id not in stored)
+    distilled: list[str] = []
+
+    def counting(*args: Any) -> Any:
+        evaluate = synthetic_proxy(*args)
+        return lambda arch, seed: distilled.append(arch.arch_id) or evaluate(arch, seed)
+
+    monkeypatch.setattr(pipeline, "proxy_evaluator", counting)
+    found = pipeline.measure_architectures(cfg, [*known, new], tmp_path / "measure")
+    assert [m.arch for m in found] == [*known, new] and all(m.ok for m in found)
+    assert distilled == [new.arch_id]  # the search's measurements reused: the same setting key
+    assert [m.loss for m in found[:2]] == [stored[a.arch_id].loss for a in known]
+    assert shared.get(setting, new.arch_id) is not None  # stored where a replay of the setting reads it
+    again = pipeline.measure_architectures(cfg, [new], tmp_path / "measure")
+    assert distilled == [new.arch_id] and again[0].loss == found[2].loss

@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ from kdnas.nas.replay import ReplayTable
 from kdnas.nas.results import budget_unmet
 from kdnas.nas.seeds import teacher_shaped_seeds
 from kdnas.nas.space import SearchSpace
-from kdnas.nas.store import CandidateStore, owner_name, setting_key
+from kdnas.nas.store import CandidateStore, Measurement, owner_name, setting_key
 from kdnas.nas.stored_evaluator import StoredEvaluator
 from kdnas.pipelines.common import (
     build_loggers,
@@ -142,6 +144,42 @@ def proxy_evaluator(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, bu
     )
 
 
+@dataclass
+class LiveMeasuring:
+    """How a (non-replayed) search of one setting measures its candidates."""
+
+    teacher: Teacher
+    budget: LatencyBudget  # its latency profile resolved (``seq_len=corpus``: the dev split's texts)
+    setting: str  # the store key of its measurements
+    teacher_ms: float  # the teacher's latency under the budget's profile (stored in the run's store)
+    evaluator: StoredEvaluator  # distils and times a candidate no store holds yet
+
+
+def live_measuring(cfg: DictConfig, budget: LatencyBudget, store: CandidateStore, shared: CandidateStore | None,
+                   out: Path) -> LiveMeasuring:
+    """Load the teacher and corpus, cache the teacher's outputs on the proxy data and time the teacher: what
+    distilling candidates needs."""
+    teacher, corpus = load_teacher(cfg), load_corpus(cfg)
+    dm = proxy_datamodule(cfg, corpus, teacher)
+    dm.teacher_caches = teacher_caches(cfg, teacher, dm)
+    budget = resolve_latency_profile(budget, teacher, dm.corpus)
+    teacher_ms = teacher_latency(store, teacher.model, budget)
+    key = setting(cfg, teacher, dm, budget)
+    evaluator = StoredEvaluator(proxy_evaluator(cfg, teacher, dm, budget, teacher_ms), store, key, shared=shared,
+                                owner=owner_name(out), lease_seconds=cfg.search.lease_seconds)
+    return LiveMeasuring(teacher, budget, key, teacher_ms, evaluator)
+
+
+def measure_architectures(cfg: DictConfig, archs: Sequence[ArchSpec], out: Path) -> list[Measurement]:
+    """Measure ``archs`` as a search of ``cfg`` measures its candidates (its proxy, its Trainer, its timing beside
+    the teacher), outside any search: for benchmarks of the proxy (``bench/proxy_fidelity.py``). The run's store is
+    ``out/search.sqlite`` (a rerun resumes); a measurement the shared store holds for the setting is reused."""
+    check_search_settings(cfg.search)
+    store = CandidateStore(out / "search.sqlite", key="hydra.run.dir")
+    live = live_measuring(cfg, hydra.utils.instantiate(cfg.latency_budget), store, shared_store(cfg), out)
+    return [live.evaluator(arch, cfg.search.seed * 1000 + i) for i, arch in enumerate(archs)]
+
+
 #: a replay's teacher and corpus by their settings: the jobs of a multirun of replays load them once
 _REPLAY_INPUTS: dict[str, tuple[Teacher, Corpus]] = {}
 
@@ -185,21 +223,22 @@ def search(cfg: DictConfig) -> dict[str, Any]:
                           "is null: set it to auto, a path or a database URL")
     L.seed_everything(s.seed, workers=True, verbose=False)
 
-    teacher, corpus = replay_inputs(cfg) if replaying else (load_teacher(cfg), load_corpus(cfg))
-    dm = proxy_datamodule(cfg, corpus, teacher)
-    if not replaying:  # a replay needs no teacher outputs
-        dm.teacher_caches = teacher_caches(cfg, teacher, dm)
-    budget = resolve_latency_profile(budget, teacher, dm.corpus)  # seq_len=corpus: the dev split's texts
-    key = setting(cfg, teacher, dm, budget)
-    table = None
+    table, stored = None, None
+    evaluator: Evaluator
     if replaying:  # the stored side-by-side timings are the latency reference: the teacher runs nothing
         assert shared is not None
-        table = ReplayTable.load(shared, key)
+        teacher, corpus = replay_inputs(cfg)
+        dm = proxy_datamodule(cfg, corpus, teacher)  # a replay needs no teacher outputs
+        budget = resolve_latency_profile(budget, teacher, dm.corpus)
+        key = setting(cfg, teacher, dm, budget)
+        evaluator = table = ReplayTable.load(shared, key)
         table.require(space, s.episodes * s.candidates_per_episode)
         teacher_ms = table.teacher_ms
     else:
         assert store is not None
-        teacher_ms = teacher_latency(store, teacher.model, budget)
+        live = live_measuring(cfg, budget, store, shared, out)
+        teacher, budget, key, teacher_ms = live.teacher, live.budget, live.setting, live.teacher_ms
+        evaluator = stored = live.evaluator
         if s.check_budget and not store.meta("budget_checked"):
             check_budget_reachable(space, teacher.model, budget, teacher_ms)
             store.set_meta("budget_checked", True)
@@ -208,14 +247,6 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     for lg in loggers:
         lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    stored: StoredEvaluator | None = None
-    evaluator: Evaluator
-    if table is not None:
-        evaluator = table
-    else:
-        assert store is not None
-        evaluator = stored = StoredEvaluator(proxy_evaluator(cfg, teacher, dm, budget, teacher_ms), store, key,
-                                             shared=shared, owner=owner_name(out), lease_seconds=s.lease_seconds)
     limit = min(s.teacher_shaped_seeds, s.candidates_per_episode)
 
     def seeds() -> list[ArchSpec]:
