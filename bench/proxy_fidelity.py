@@ -248,7 +248,7 @@ def main() -> None:
 
         def measure() -> None:
             run([py, __file__, "--out", str(out), "--measure", recipe, f"{lr:g}", str(steps), "--extra", *args.extra,
-                 *(["--tiny"] if tiny else [])], run_dir.with_suffix(".log"))
+                 *(["--tiny"] if tiny else [])], run_dir.parent / f"{run_dir.name}.log")
 
         return [(run_dir / "done.json", measure)]
 
