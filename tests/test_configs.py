@@ -206,6 +206,17 @@ def test_search_settings(value: str, tmp_path: Path) -> None:
     check_search_settings(cfg.search)
 
 
+@pytest.mark.parametrize(("override", "key"), [("search.retime_cv=0", "search.retime_cv"),
+                                               ("search.retimes=-1", "search.retimes"),
+                                               ("search.lease_seconds=0", "search.lease_seconds")])
+def test_search_settings_out_of_range_name_their_key(override: str, key: str, tmp_path: Path) -> None:
+    from kdnas.pipelines.schemas.search import check_search_settings
+
+    with pytest.raises(ConfigError, match=rf"^{key}="):
+        check_search_settings(compose_config("search", [override], tmp_path).search)
+    check_search_settings(compose_config("search", ["search.retime_cv=null"], tmp_path).search)
+
+
 @pytest.mark.parametrize(
     "override",
     ["search.episodez=3", "search.episodes=many", "latency_budget.profile.thread=2", "latency_budget.margin=lots",

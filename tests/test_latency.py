@@ -22,7 +22,7 @@ from transformers import BertConfig, BertModel
 from kdnas.errors import ConfigError
 from kdnas.latency import measure
 from kdnas.latency.callback import LatencyCallback
-from kdnas.latency.measure import LatencyResult, measure_latency, measure_pair
+from kdnas.latency.measure import LatencyResult, PairResult, measure_latency, measure_pair
 from kdnas.latency.profile import LatencyProfile
 from kdnas.latency.runtimes import RUNTIMES, resolve_runtime
 from kdnas.latency.runtimes.pytorch import pytorch_runner
@@ -345,3 +345,41 @@ def test_module_device() -> None:
     with_buffer = nn.Module()
     with_buffer.register_buffer("b", torch.zeros(1, device="meta"))
     assert module_device(with_buffer) == torch.device("meta")
+
+
+def pair(student_cv: float, speedup: float, teacher_cv: float = 0.01) -> PairResult:
+    def result(cv: float, ms: float) -> LatencyResult:
+        return LatencyResult(median_ms=ms, p90_ms=ms, mean_ms=ms, cv=cv, n=5, profile={})
+
+    return PairResult(student=result(student_cv, 10.0), teacher=result(teacher_cv, 10.0 * speedup), speedup=speedup)
+
+
+@pytest.mark.parametrize(("readings", "max_cv", "timings", "kept"), [
+    ([pair(0.05, 4.0)], 0.25, 1, 4.0),  # steady: timed once
+    ([pair(0.4, 6.0), pair(0.3, 5.0), pair(0.1, 4.0)], 0.25, 3, 4.0),  # unsteady until the third
+    ([pair(0.4, 6.0), pair(0.1, 4.0), pair(0.01, 3.0)], 0.25, 2, 4.0),  # stops at the first steady one
+    ([pair(0.4, 6.0), pair(0.35, 5.0), pair(0.38, 4.0)], 0.25, 3, 5.0),  # never steady: the steadiest
+    ([pair(0.01, 6.0, teacher_cv=0.5), pair(0.02, 4.0)], 0.25, 2, 4.0),  # the teacher's spread counts too
+    ([pair(0.4, 6.0), pair(0.1, 4.0)], None, 1, 6.0),  # max_cv=None: once, whatever the spread
+])
+def test_an_unsteady_timing_is_repeated_and_the_steadiest_kept(
+        monkeypatch: pytest.MonkeyPatch, readings: list[PairResult], max_cv: float | None, timings: int,
+        kept: float) -> None:
+    from kdnas.latency import callback as module
+
+    queue = iter(readings)
+    monkeypatch.setattr(module, "measure_pair", lambda *args, **kwargs: next(queue))
+
+    class Rank0:
+        is_global_zero, loggers, global_step = True, (), 0
+
+    callback = LatencyCallback(fast(), reference=torch.nn.Identity(), teacher_ms=100.0, max_cv=max_cv, retimes=2)
+    callback.on_fit_end(Rank0(), TinyDistiller())  # type: ignore[arg-type]
+    assert callback.timings == timings and callback.paired_speedup == kept
+
+
+def test_callback_rejects_a_bad_retime_setting() -> None:
+    with pytest.raises(ConfigError, match="max_cv"):
+        LatencyCallback(LatencyProfile(), max_cv=0)
+    with pytest.raises(ConfigError, match="retimes"):
+        LatencyCallback(LatencyProfile(), retimes=-1)

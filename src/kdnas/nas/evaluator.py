@@ -53,6 +53,8 @@ class ProxyEvaluator:
             moment of the machine moves neither a candidate's speed-up nor its reward. The side-by-side
             speed-up is kept too (:attr:`Measurement.paired_speedup`): a run that reuses the measurement puts
             it on its own teacher's scale.
+        retime_cv, retimes: an unsteady timing is repeated (:class:`~kdnas.latency.callback.LatencyCallback`'s
+            ``max_cv`` and ``retimes``).
     """
 
     def __init__(
@@ -64,6 +66,8 @@ class ProxyEvaluator:
         make_trainer: TrainerFactory,
         teacher_ms: float | None = None,
         reference: torch.nn.Module | None = None,
+        retime_cv: float | None = None,
+        retimes: int = 2,
     ) -> None:
         self.build_student = build_student
         self.reference = reference
@@ -72,6 +76,7 @@ class ProxyEvaluator:
         self.profile = profile
         self.make_trainer = make_trainer
         self.teacher_ms = teacher_ms
+        self.retime_cv, self.retimes = retime_cv, retimes
 
     def __call__(self, arch: ArchSpec, seed: int = 0) -> Measurement:
         started = time.time()
@@ -91,7 +96,8 @@ class ProxyEvaluator:
         module = self.build_module(student)
         self.datamodule.teacher_layers = module.layer_map.teacher_layers  # read only what this student learns
         reference = self.reference if self.teacher_ms is not None else None
-        latency = LatencyCallback(self.profile, model_attr="student", teacher_ms=self.teacher_ms, reference=reference)
+        latency = LatencyCallback(self.profile, model_attr="student", teacher_ms=self.teacher_ms, reference=reference,
+                                  max_cv=self.retime_cv, retimes=self.retimes)
         trainer = self.make_trainer(
             callbacks=[latency],
             logger=False,

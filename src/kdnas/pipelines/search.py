@@ -141,6 +141,8 @@ def proxy_evaluator(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, bu
         make_trainer=functools.partial(hydra.utils.instantiate, cfg.trainer, max_steps=cfg.search.proxy_steps),
         teacher_ms=teacher_ms,
         reference=teacher.model if cfg.search.paired_latency else None,
+        retime_cv=cfg.search.retime_cv,
+        retimes=cfg.search.retimes,
     )
 
 

@@ -34,6 +34,10 @@ class SearchSettings:
     teacher_shaped_seeds: int = 2
     # time each candidate interleaved with the teacher instead of against one teacher measurement
     paired_latency: bool = True
+    # a timing whose coefficient of variation (student's or teacher's) exceeds this is repeated, up to
+    # `retimes` more times, and the steadiest kept (null: never): a busy moment makes a reading, not a candidate
+    retime_cv: float | None = 0.25
+    retimes: int = 2
     seed: int = II("seed")  # same seed -> same sequence of candidates
     check_budget: bool = True  # fail early if even the fastest architecture misses the budget
     # measurements shared across searches of the same setting: auto (cache directory), a path, a database
@@ -48,7 +52,8 @@ class SearchSettings:
 
 
 #: the smallest value of each integer setting
-MINIMUMS = {"episodes": 0, "candidates_per_episode": 1, "pool_size": 1, "proxy_steps": 1, "teacher_shaped_seeds": 0}
+MINIMUMS = {"episodes": 0, "candidates_per_episode": 1, "pool_size": 1, "proxy_steps": 1, "teacher_shaped_seeds": 0,
+            "retimes": 0}
 
 
 def check_search_settings(settings: Any) -> None:
@@ -58,6 +63,9 @@ def check_search_settings(settings: Any) -> None:
         value = settings[key]
         if value < minimum:
             raise ConfigError(f"search.{key}={value!r}: must be an integer >= {minimum}")
+    if settings.retime_cv is not None and settings.retime_cv <= 0:
+        raise ConfigError(f"search.retime_cv={settings.retime_cv!r}: must be a positive coefficient of variation "
+                          "(0.25: re-time a reading whose spread is a quarter of its mean), or null for never")
     if settings.lease_seconds <= 0:
         raise ConfigError(f"search.lease_seconds={settings.lease_seconds!r}: must be a positive number of seconds")
 
