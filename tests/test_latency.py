@@ -383,3 +383,17 @@ def test_callback_rejects_a_bad_retime_setting() -> None:
         LatencyCallback(LatencyProfile(), max_cv=0)
     with pytest.raises(ConfigError, match="retimes"):
         LatencyCallback(LatencyProfile(), retimes=-1)
+
+
+def test_an_unsteady_timing_alone_is_repeated_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kdnas.latency import callback as module
+
+    queue = iter([pair(0.5, 1.0).student, pair(0.1, 1.0).student])
+    monkeypatch.setattr(module, "measure_latency", lambda *args, **kwargs: next(queue))
+
+    class Rank0:
+        is_global_zero, loggers, global_step = True, (), 0
+
+    callback = LatencyCallback(fast(), max_cv=0.25)
+    callback.on_fit_end(Rank0(), TinyDistiller())  # type: ignore[arg-type]
+    assert callback.timings == 2 and callback.result is not None and callback.result.cv == 0.1

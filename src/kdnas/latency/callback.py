@@ -18,7 +18,7 @@ from torch import nn
 from typing_extensions import override
 
 from kdnas.errors import ConfigError
-from kdnas.latency.measure import LatencyResult, measure_latency, measure_pair
+from kdnas.latency.measure import LatencyResult, measure_latency, measure_pair, pair_spread, steadiest
 from kdnas.latency.profile import LatencyProfile
 
 
@@ -149,31 +149,25 @@ class LatencyCallback(Callback):
             self.result = None
             return
         model = self._target(pl_module)
-        best, self.timings = self._time(model), 1
-        while self.max_cv is not None and best[2] > self.max_cv and self.timings <= self.retimes:
-            again = self._time(model)
-            self.timings += 1
-            if again[2] < best[2]:
-                best = again
-        self.result, self.paired_speedup, _ = best
+        if self.reference is not None:
+            reference = self.reference
+            pair, self.timings = steadiest(lambda: measure_pair(model, reference, self.profile), pair_spread,
+                                           self.max_cv, self.retimes)
+            result, self.paired_speedup = pair.student, pair.speedup
+        else:
+            result, self.timings = steadiest(lambda: measure_latency(model, self.profile), lambda r: r.cv,
+                                             self.max_cv, self.retimes)
+        self.result = result
         metrics = {
-            f"{self.log_prefix}/median_ms": self.result.median_ms,
-            f"{self.log_prefix}/p90_ms": self.result.p90_ms,
-            f"{self.log_prefix}/cv": self.result.cv,
+            f"{self.log_prefix}/median_ms": result.median_ms,
+            f"{self.log_prefix}/p90_ms": result.p90_ms,
+            f"{self.log_prefix}/cv": result.cv,
         }
         speedup = self.speedup
         if speedup is not None:
             metrics[f"{self.log_prefix}/speedup"] = speedup
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step)
-
-    def _time(self, model: nn.Module) -> tuple[LatencyResult, float | None, float]:
-        """One timing: the student's result, the side-by-side speed-up (None without a reference), its spread."""
-        if self.reference is not None:
-            pair = measure_pair(model, self.reference, self.profile)
-            return pair.student, pair.speedup, max(pair.student.cv, pair.teacher.cv)
-        result = measure_latency(model, self.profile)
-        return result, None, result.cv
 
     @override
     def state_dict(self) -> dict[str, Any]:

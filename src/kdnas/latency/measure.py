@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -40,6 +40,8 @@ from kdnas.utils.torch_context import torch_threads
 
 #: Monotonic clock in nanoseconds; module-level so that tests can substitute a fake one.
 _clock: Callable[[], int] = time.perf_counter_ns
+
+T = TypeVar("T")
 
 _INPUT_SEED = 0  # the random token ids are the same in every measurement
 
@@ -192,6 +194,25 @@ def measure_pair(
             round_ += 1
     s, t = (LatencyResult.from_samples(x, profile) for x in samples)
     return PairResult(student=s, teacher=t, speedup=t.median_ms / s.median_ms)
+
+
+def steadiest(time_once: Callable[[], T], spread: Callable[[T], float], max_cv: float | None,
+              retimes: int) -> tuple[T, int]:
+    """Time once; while the reading's ``spread`` (a coefficient of variation) exceeds ``max_cv``, time again, at
+    most ``retimes`` more times. Returns the steadiest reading and how many were taken (``max_cv=None``: one).
+    A busy moment of the machine inflates one timing's spread, rarely three in a row."""
+    best, taken = time_once(), 1
+    while max_cv is not None and spread(best) > max_cv and taken <= retimes:
+        again = time_once()
+        taken += 1
+        if spread(again) < spread(best):
+            best = again
+    return best, taken
+
+
+def pair_spread(pair: PairResult) -> float:
+    """The larger coefficient of variation of a side-by-side timing: either side's unsteadiness moves the ratio."""
+    return max(pair.student.cv, pair.teacher.cv)
 
 
 def make_inputs(
