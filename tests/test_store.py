@@ -43,6 +43,21 @@ def test_measurements_round_trip_are_written_once_and_settings_never_mix(store_u
     assert failed is not None and failed.status == "failed" and failed.reason == "OOM" and math.isnan(failed.loss)
 
 
+def test_replace_overwrites_one_setting_s_measurement_only(store_url: NewStore) -> None:
+    import dataclasses
+
+    store = CandidateStore(store_url())
+    store.put("k", measured(A))
+    store.put("other", measured(A))
+    retimed = dataclasses.replace(measured(A), latency_median_ms=2.5, latency_cv=0.05, paired_speedup=3.0)
+    store.replace("k", retimed)
+    got = store.get("k", A.arch_id)
+    assert got is not None and (got.latency_median_ms, got.latency_cv, got.paired_speedup) == (2.5, 0.05, 3.0)
+    assert got.loss == measured(A).loss and store.get("other", A.arch_id) == measured(A)
+    with pytest.raises(KeyError, match="no measurement of"):
+        store.replace("k", measured(B))
+
+
 def test_setting_key_depends_on_every_part() -> None:
     base = {"teacher": "t", "steps": 40, "profile": {"threads": 1}}
     assert setting_key(base) == setting_key(dict(reversed(base.items())))  # order does not matter

@@ -152,6 +152,18 @@ class CandidateStore:
 
         self._transaction(insert)
 
+    def replace(self, setting: str, m: Measurement) -> None:
+        """Overwrite the stored measurement of ``m``'s architecture under ``setting`` (e.g. a re-timing of a
+        finished one; :meth:`put` never overwrites a success).
+
+        Raises:
+            KeyError: nothing is stored for that architecture under ``setting``.
+        """
+        row = {k: v for k, v in m.to_row().items() if k not in ("setting", "arch_id", "created")}
+        key = (measurements.c.setting == setting) & (measurements.c.arch_id == m.arch.arch_id)
+        if not self._transaction(lambda conn: conn.execute(update(measurements).where(key).values(**row)).rowcount):
+            raise KeyError(f"no measurement of {m.arch.short_name} ({m.arch.arch_id}) under setting {setting}")
+
     def get(self, setting: str, arch_id: str) -> Measurement | None:
         query = select(measurements).where(measurements.c.setting == setting, measurements.c.arch_id == arch_id)
         row = self._transaction(lambda conn: conn.execute(query).mappings().first())
