@@ -1,13 +1,15 @@
 """Benchmark: the search's recommendation against the students a practitioner would pick by hand (issue 11).
 
     .venv/bin/python bench/handpicked.py [--out bench/handpicked_run] [--budgets cpu_5x cpu_7x cpu_10x]
-        [--steps 600] [--seed 0] [--table bench/strategies_run/table.sqlite] [--stage all|pick|train|report]
+        [--steps 300] [--seed 0] [--table bench/strategies_run/table.sqlite] [--reuse bench/fidelity_run/ref]
+        [--stage all|pick|train|report]
 
-Per budget, the students (``picks.json``; stage ``pick`` runs alone: it times students beside the teacher):
+Per budget, the students (``picks.json``):
 
-- ``search``: ``search.py latency_budget=<b>`` with the default controller and settings, its store shared with
-  the strategies table (``--table``: what the table already measured is reused, the rest is distilled);
-  the student is its ``best/best_arch.yaml``.
+- ``search``: ``search.py latency_budget=<b>`` with the default controller and settings, its shared store a copy
+  of the strategies table (``--table``, copied once to ``<out>/shared.sqlite``: what the table measured is
+  reused, the rest distilled, and the table itself gains nothing the default controller chose, which would
+  favour it in later replays); the student is its ``best_arch.yaml``.
 - ``truncated`` (DistilBERT-style): the teacher's shape with every k-th layer (``student.init=teacher`` takes
   teacher layers uniformly), the deepest that meets the budget.
 - ``narrow`` (mMiniLM-like): 64-dimensional heads, an FFN of 4x the width, as deep as the space allows; the
@@ -15,12 +17,14 @@ Per budget, the students (``picks.json``; stage ``pick`` runs alone: it times st
 - ``teacher_shaped``: the search's first seed (:func:`kdnas.nas.seeds.teacher_shaped_seeds`): the teacher's
   width, heads and activation, the deepest with the largest FFN that meets the budget.
 
-"Meets the budget": timed beside the teacher (:func:`kdnas.latency.measure.measure_pair`, the budget's profile),
-at least the budget's speed-up with its margin, as the search asks of its own candidates.
+"Meets the budget": timed beside the teacher (:func:`kdnas.latency.measure.measure_pair`, the budget's profile,
+an unsteady timing repeated by the search's rule ``search.retime_cv``), at least the budget's speed-up with its
+margin, as the search asks of its own candidates.
 
 Then every distinct student is distilled alike (``train.py arch_file=... seed=<seed> trainer.max_steps=<steps>``,
 the default recipe) and evaluated on dev and on test (``evaluate.py eval.split=dev|test``); choices are made on
-dev, test is reported once. Every stage is skipped when its output exists, so a killed run resumes. Prints a
+dev, test is reported once. A student ``bench/proxy_fidelity.py`` already distilled with the same command (its
+reference: the defaults, seed 0, the same steps; ``--reuse``) is taken from there instead of distilled again. Every stage is skipped when its output exists, so a killed run resumes. Prints a
 table per budget: the student, its speed-up (the evaluation's own timing), dev and test macro retention (test
 with its 95% interval) and out-of-domain retention; writes ``handpicked.json``.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,7 +50,7 @@ def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
     """The four students of one budget (see the module docstring), as arch dicts."""
     import hydra
 
-    from kdnas.latency.measure import measure_latency, measure_pair
+    from kdnas.latency.measure import measure_latency, measure_pair, pair_spread, steadiest
     from kdnas.models.arch import ArchSpec
     from kdnas.models.student import build_student
     from kdnas.nas.seeds import teacher_shaped_seeds
@@ -62,7 +67,9 @@ def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
     def speedup(arch: ArchSpec) -> float:
         if arch.arch_id not in timed:
             student = build_student(arch, teacher.model, init="random")
-            timed[arch.arch_id] = measure_pair(student, teacher.model, budget.profile).speedup
+            pair, _ = steadiest(lambda: measure_pair(student, teacher.model, budget.profile), pair_spread,
+                                cfg.search.retime_cv, cfg.search.retimes)
+            timed[arch.arch_id] = pair.speedup
         return timed[arch.arch_id]
 
     def first_fit(archs: list[ArchSpec]) -> ArchSpec | None:
@@ -77,11 +84,13 @@ def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
     teacher_ms = measure_latency(teacher.model, budget.profile).median_ms
     seeds = teacher_shaped_seeds(space, teacher.model, budget, teacher_ms, limit=1)
 
-    run_dir = out / f"search_{budget_name}"
-    if not (run_dir / "best" / "best_arch.yaml").is_file():
-        run([sys.executable, "search.py", f"latency_budget={budget_name}", f"search.shared_store={table}", "logger=none",
+    run_dir, shared = out / f"search_{budget_name}", out / "shared.sqlite"
+    if not shared.is_file():
+        shutil.copyfile(table, shared)
+    if not (run_dir / "best_arch.yaml").is_file():
+        run([sys.executable, "search.py", f"latency_budget={budget_name}", f"search.shared_store={shared}", "logger=none",
              f"hydra.run.dir={run_dir}"], out / f"search_{budget_name}.log")
-    found = ArchSpec.from_yaml(run_dir / "best" / "best_arch.yaml")
+    found = ArchSpec.from_yaml(run_dir / "best_arch.yaml")
     chosen = {"search": found, "truncated": truncated, "narrow": narrow, "teacher_shaped": seeds[0] if seeds else None}
     return {name: {**a.to_dict(), "name": a.short_name, "arch_id": a.arch_id,
                    "picked_speedup": timed.get(a.arch_id)} for name, a in chosen.items() if a is not None}
@@ -91,9 +100,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "handpicked_run")
     parser.add_argument("--budgets", nargs="+", default=["cpu_5x", "cpu_7x", "cpu_10x"])
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=300, help="distillation steps (the fidelity references')")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--table", type=Path, default=ROOT / "bench" / "strategies_run" / "table.sqlite")
+    parser.add_argument("--reuse", type=Path, default=ROOT / "bench" / "fidelity_run" / "ref",
+                        help="bench/proxy_fidelity.py's references: a student distilled there alike is reused")
     parser.add_argument("--stage", choices=["all", "pick", "train", "report"], default="all")
     args = parser.parse_args()
     out = args.out.resolve()
@@ -113,7 +124,7 @@ def main() -> None:
             arch_file = out / "archs" / f"{a['name']}.yaml"
             if not arch_file.is_file():
                 ArchSpec.from_dict({k: a[k] for k in FIELDS}).to_yaml(arch_file)
-            train_dir = out / f"train_{a['name']}"
+            train_dir = reused(args, a["arch_id"]) or out / f"train_{a['name']}"
             if not (train_dir / "summary.json").is_file():
                 run([sys.executable, "train.py", f"arch_file={arch_file}", f"seed={args.seed}",
                      f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}", "logger=csv",
@@ -124,6 +135,19 @@ def main() -> None:
                     run([sys.executable, "evaluate.py", f"student={train_dir / 'student'}", f"eval.split={split}",
                          EVAL_TASKS, f"hydra.run.dir={eval_dir}"], out / f"eval_{split}_{a['name']}.log")
     report(out, args, picks)
+
+
+def reused(args: argparse.Namespace, arch_id: str) -> Path | None:
+    """The fidelity reference of ``arch_id`` when it was distilled exactly as this benchmark distils (the train
+    defaults, seed 0, ``--steps``) and has finished; None otherwise."""
+    ref = args.reuse.resolve() / arch_id
+    overrides = ref / ".hydra" / "overrides.yaml"
+    if args.seed != 0 or not (ref / "summary.json").is_file() or not (ref / "student").is_dir() or not overrides.is_file():
+        return None
+    given = {line.strip().removeprefix("- ") for line in overrides.read_text().splitlines()}
+    same = {f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}", "logger=csv"}
+    others = {g for g in given if not g.startswith(("arch_file=", "hydra.run.dir="))}
+    return ref if others == same else None
 
 
 def cell(fig: dict[str, dict[str, float | None]], split: str, key: str) -> str:

@@ -79,7 +79,7 @@ def summarise(rows: list[dict[str, float | None]]) -> dict[str, str]:
     """``mean (min-max)`` over seeds per figure."""
     out = {}
     for key in rows[0]:
-        values = [r[key] for r in rows if r[key] is not None]
+        values = [v for r in rows if (v := r[key]) is not None]
         out[key] = "–" if not values else (
             f"{np.mean(values):.3f} ({min(values):.3f}-{max(values):.3f})" if len(values) > 1 else f"{values[0]:.3f}"
         )
