@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/proxy_fidelity.py [--out bench/fidelity_run] [--archs 16] [--ref-steps 300]
         [--proxy-steps 10 20 40 80 160] [--recipes single pairs] [--lr 5e-4 2e-3] [--parallel 1]
-        [--only-training-free] [--stop-after N] [--report] [--tiny]
+        [--only-training-free | --only-proxies] [--stop-after N] [--report] [--tiny]
 
 1. Architectures (``archs.json``, one YAML each under ``archs/``), chosen deterministically from the search
    space (``search_space``, default ``me5_small``): teacher-shaped ones (the teacher's width, heads and
@@ -15,21 +15,24 @@
    the defaults, 32 translation pairs a batch on the train split), then ``evaluate.py student=... eval.split=dev
    eval.tasks=[retrieval,langid] eval.baselines=[] eval.bootstrap=0``. Reference quality: the dev macro
    retention; the final validation hidden-state loss (``summary.json``) is reported beside it.
-3. Proxies: for each recipe x learning rate x proxy steps, a fresh short ``train.py`` on the search's own proxy
-   data (``++data.train_split=proxy``: the proxy split the search distils candidates on, validated on the same
-   validation split), nothing reused from the reference; score = minus the final validation hidden-state loss.
-   Recipes: ``single`` = the search's proxy (single texts, 32 a batch, the default distillation: hidden-state +
-   sentence-relation losses; the cross-lingual loss needs pairs), ``paper`` = single texts with the paper's
-   hidden-state loss alone (``distill=paper``), ``pairs`` = the final recipe (translation pairs).
+3. Proxies: for each recipe x learning rate x proxy steps, every architecture measured exactly as a search of
+   that setting measures its candidates (:func:`kdnas.pipelines.search.measure_architectures`: the proxy split,
+   the teacher's outputs read from the cache, the search's Trainer, validated on the proxy-validation split),
+   nothing reused from the reference; score = minus the proxy's normalised validation loss (what the reward
+   uses). Recipes: ``single`` = the search's default (single texts, 32 a batch, the default distillation:
+   hidden-state + sentence-relation losses; the cross-lingual loss needs pairs), ``paper`` = single texts with the
+   paper's hidden-state loss alone (``distill=paper``), ``pairs`` = the final recipe's batches
+   (``search.proxy_paired=true``: 32 translation pairs, every default loss). One process per proxy, its store
+   ``<out>/proxy/<proxy>/search.sqlite`` beside the shared ``<out>/proxy_store.sqlite``.
    Training-free baselines: non-embedding parameters (LiteTransformerSearch) and encoder FLOPs
    (:func:`kdnas.deploy.latency_card.encoder_flops` at the budget's sequence length).
 
-Every unit (a training or an evaluation) is skipped when its output exists, so a killed run resumes; proxy
-runs keep only ``summary.json`` (their students are deleted), references drop their checkpoints once done.
-Prints a markdown table: Spearman and Kendall (scipy) of each proxy's ranking against the reference ranking,
-with percentile bootstrap intervals over architectures, and the proxy's wall seconds per architecture
-(``train.py``'s own ``wall_seconds``: teacher and corpus loading included, live teacher, so above the
-search's cached per-candidate cost); writes ``fidelity.json``.
+Every unit (a reference's training or evaluation, a proxy) is skipped when its output exists, and a proxy's
+store resumes it, so a killed run resumes; references drop their checkpoints once evaluated. ``--only-proxies``
+runs a second driver beside one running the references. Prints a markdown table: Spearman and Kendall (scipy) of
+each proxy's ranking against the reference ranking, with percentile bootstrap intervals over architectures, and
+the proxy's median wall seconds per architecture (distillation and timing beside the teacher, as in a search);
+writes ``fidelity.json``.
 """
 
 from __future__ import annotations
