@@ -208,7 +208,8 @@ def test_search_settings(value: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("override", "key"), [("search.retime_cv=0", "search.retime_cv"),
                                                ("search.retimes=-1", "search.retimes"),
-                                               ("search.lease_seconds=0", "search.lease_seconds")])
+                                               ("search.lease_seconds=0", "search.lease_seconds"),
+                                               ("search.size_seeds=-1", "search.size_seeds")])
 def test_search_settings_out_of_range_name_their_key(override: str, key: str, tmp_path: Path) -> None:
     from kdnas.pipelines.schemas.search import check_search_settings
 

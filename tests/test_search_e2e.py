@@ -148,7 +148,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_first_episode_starts_with_teacher_shaped_seeds(tmp_path: Path) -> None:
+def test_first_episode_starts_with_a_teacher_shaped_seed_then_the_largest_within_the_budget(tmp_path: Path) -> None:
     # the tiny teacher is 4 x 64 with 4 gelu heads; open the space to its shape and the budget to any latency
     run_search("experiment=tiny", "search.shared_store=null", "search.teacher_shaped_seeds=1",
                "search_space.hidden_size=[32,64]", "search_space.num_attention_heads=[2,4]",
@@ -157,3 +157,5 @@ def test_first_episode_starts_with_teacher_shaped_seeds(tmp_path: Path) -> None:
     shaped = [r for r in first if (r["hidden_size"], r["num_attention_heads"], r["hidden_act"]) == ("64", "4", "gelu")]
     assert len(first) == 2
     assert [(r["num_hidden_layers"], r["intermediate_size"]) for r in shaped][:1] == [("2", "64")]
+    size = [int(r["parameters_without_embeddings"]) for r in rows(tmp_path)]
+    assert size[1] == max(size[1:])  # search.size_seeds=1: no later candidate is larger than the second seed

@@ -1,4 +1,4 @@
-"""Teacher-shaped seeds for a search's first episode."""
+"""Seeds for a search's first episode: teacher-shaped ones and the largest within the budget."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from kdnas.latency.profile import LatencyProfile
 from kdnas.models.arch import ArchSpec
 from kdnas.nas import seeds as seeds_module
 from kdnas.nas.budget import LatencyBudget
-from kdnas.nas.seeds import teacher_shaped_seeds
+from kdnas.nas.seeds import largest_seeds, teacher_shaped_seeds
 from kdnas.nas.space import SearchSpace
 
 PROFILE = LatencyProfile(device="cpu", batch_size=1, seq_len=16, threads=1, warmup=1, repeats=3)
@@ -34,3 +34,38 @@ def test_architectures_that_cannot_meet_the_budget_are_not_timed(tiny_teacher, m
     budget = LatencyBudget(name="impossible", speedup=1000.0, profile=PROFILE)
     assert teacher_shaped_seeds(space(), tiny_teacher.model, budget, teacher_ms=1.0, limit=2) == []
     assert calls == []  # every teacher-shaped student needs more than 1/1000 of the teacher's multiply-adds
+
+
+def test_largest_seeds_are_the_largest_that_meet_the_budget(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
+    budget = LatencyBudget(name="loose", speedup=None, max_ms=1e4, profile=PROFILE)
+    vocab = tiny_teacher.model.config.vocab_size
+    ranked = sorted(space().all_valid(), key=lambda a: (-a.param_count(vocab, include_embeddings=False), a.arch_id))
+    found = largest_seeds(space(), tiny_teacher.model, budget, teacher_ms=1.0, limit=2)
+    assert found == ranked[:2]  # a loose budget: every one meets it
+    assert largest_seeds(space(), tiny_teacher.model, budget, 1.0, limit=1, exclude={ranked[0].arch_id}) == ranked[1:2]
+    assert largest_seeds(space(), tiny_teacher.model, budget, 1.0, limit=0) == []
+
+
+def test_largest_seeds_time_at_most_a_few_and_skip_what_a_replay_does_not_know(tiny_teacher) -> None:  # type: ignore[no-untyped-def]
+    budget = LatencyBudget(name="2 ms", speedup=None, max_ms=2.0, margin=0.0, profile=PROFILE)
+    vocab = tiny_teacher.model.config.vocab_size
+    ranked = sorted(space().all_valid(), key=lambda a: (-a.param_count(vocab, include_embeddings=False), a.arch_id))
+    unknown, slow = ranked[0], ranked[1:4]  # not in the table; over the target
+    asked: list[ArchSpec] = []
+
+    def stored_ms(arch: ArchSpec) -> float | None:
+        asked.append(arch)
+        return None if arch == unknown else 5.0 if arch in slow else 1.0
+
+    found = largest_seeds(space(), tiny_teacher.model, budget, teacher_ms=2.5, limit=1, student_ms=stored_ms)
+    assert found == [ranked[4]] and asked == ranked[:5]  # the unknown one skipped, three too slow, then one fits
+    asked.clear()
+    assert largest_seeds(space(), tiny_teacher.model, budget, 2.5, limit=1, student_ms=stored_ms, max_timings=3) == []
+    assert asked == ranked[:4]  # three timed (the unknown one does not count), then it stops
+
+
+def test_largest_seeds_time_nothing_that_cannot_meet_the_budget(tiny_teacher, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    calls = []
+    monkeypatch.setattr(seeds_module, "measure_pair", lambda *a, **k: calls.append(a))
+    budget = LatencyBudget(name="impossible", speedup=1000.0, profile=PROFILE)
+    assert largest_seeds(space(), tiny_teacher.model, budget, teacher_ms=1.0, limit=2) == [] and calls == []

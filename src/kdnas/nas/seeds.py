@@ -1,4 +1,4 @@
-"""Teacher-shaped seed candidates for the first episode of a search.
+"""Seed candidates for the first episode of a search: teacher-shaped ones, and the largest that meet the budget.
 
 A student with the teacher's width, head count and activation inherits whole teacher layers under
 ``student.init=teacher`` (only the FFN is sliced), so it starts close to its teacher; one of another shape
@@ -6,12 +6,17 @@ starts from sliced, partly meaningless weights. In a space of a thousand archite
 episodes rarely sample such a student, and the controller never learns how good they are. Seeding the
 first episode with them, the deepest first, each with the largest FFN that meets the budget (timed side
 by side with the teacher), gives the controller that reference point; later episodes are its own.
+
+The proxy reward of the students that meet a budget ranks with their non-embedding parameter count (Spearman
+0.82-0.96 on the strategies table, bench/RESULTS.md), so the largest student that meets the budget is a strong
+first candidate that costs no distillation to find (a zero-cost warm-up, as in Abdelfattah et al. 2021):
+:func:`largest_seeds` times a few of the largest beside the teacher, none distilled.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from transformers import PretrainedConfig, PreTrainedModel
 
@@ -29,6 +34,61 @@ def estimated_cost(arch: ArchSpec, seq_len: int) -> float:
     return float(arch.multiply_adds_per_token(seq_len))
 
 
+#: at most this many students a search times (untrained, ~3 s each on CPU) looking for its largest seed
+SIZE_SEED_TIMINGS = 10
+
+
+def _teacher_cost(teacher: PreTrainedModel, tokens: int) -> float:
+    config: PretrainedConfig = teacher.config
+    return estimated_cost(ArchSpec(config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
+                                   config.intermediate_size, config.hidden_act), tokens)
+
+
+def _timed_ms(arch: ArchSpec, teacher: PreTrainedModel, budget: LatencyBudget, teacher_ms: float,
+              student_ms: Callable[[ArchSpec], float | None] | None) -> float | None:
+    """``arch``'s latency on the scale of ``teacher_ms``: timed untrained beside the teacher, or ``student_ms``'s."""
+    if student_ms is not None:
+        return student_ms(arch)
+    return teacher_ms / measure_pair(build_student(arch, teacher, init="random"), teacher, budget.profile).speedup
+
+
+def largest_seeds(
+    space: SearchSpace, teacher: PreTrainedModel, budget: LatencyBudget, teacher_ms: float, limit: int,
+    exclude: Collection[str] = (), student_ms: Callable[[ArchSpec], float | None] | None = None,
+    max_timings: int = SIZE_SEED_TIMINGS,
+) -> list[ArchSpec]:
+    """Up to ``limit`` architectures of ``space`` with the most non-embedding parameters that meet ``budget``.
+
+    Architectures are tried from the largest down (ties: by id); one whose multiply-adds already miss the target
+    is skipped untimed, the others are timed interleaved with the teacher (``student_ms`` as in
+    :func:`teacher_shaped_seeds`; an architecture it does not know is skipped, uncounted) until ``limit`` meet
+    the target or ``max_timings`` were timed. ``exclude``: ids not to choose (the teacher-shaped seeds).
+    """
+    if limit < 1:
+        return []
+    target = budget.search_target_ms(teacher_ms)
+    tokens = budget.profile.tokens_per_sequence
+    teacher_cost = _teacher_cost(teacher, tokens)
+    vocab = int(teacher.config.vocab_size)
+    fits = [a for a in space.all_valid()
+            if a.arch_id not in exclude and teacher_ms * estimated_cost(a, tokens) / teacher_cost <= target]
+    fits.sort(key=lambda a: (-a.param_count(vocab, include_embeddings=False), a.arch_id))
+    seeds: list[ArchSpec] = []
+    timings = 0
+    for arch in fits:
+        if timings >= max_timings or len(seeds) >= limit:
+            break
+        ms = _timed_ms(arch, teacher, budget, teacher_ms, student_ms)
+        if ms is None:
+            continue
+        timings += 1
+        if ms <= target:
+            log.info("seed %s (the largest found within the budget): %.1fx faster than the teacher", arch.short_name,
+                     teacher_ms / ms)
+            seeds.append(arch)
+    return seeds
+
+
 def teacher_shaped_seeds(
     space: SearchSpace, teacher: PreTrainedModel, budget: LatencyBudget, teacher_ms: float, limit: int,
     student_ms: Callable[[ArchSpec], float | None] | None = None,
@@ -42,24 +102,18 @@ def teacher_shaped_seeds(
     """
     if limit < 1:
         return []
-    profile = budget.profile
     target = budget.search_target_ms(teacher_ms)
     config: PretrainedConfig = teacher.config
     shape = (config.hidden_size, config.num_attention_heads, config.hidden_act)
-    teacher_arch = ArchSpec(config.num_hidden_layers, *shape[:2], config.intermediate_size, shape[2])
-    tokens = profile.tokens_per_sequence  # a corpus profile: its median input length
-    teacher_cost = estimated_cost(teacher_arch, tokens)
+    tokens = budget.profile.tokens_per_sequence  # a corpus profile: its median input length
+    teacher_cost = _teacher_cost(teacher, tokens)
     shaped = [a for a in space.all_valid() if (a.hidden_size, a.num_attention_heads, a.hidden_act) == shape]
     seeds: list[ArchSpec] = []
     for depth in sorted({a.num_hidden_layers for a in shaped}, reverse=True):
         for arch in sorted((a for a in shaped if a.num_hidden_layers == depth), key=lambda a: -a.intermediate_size):
             if teacher_ms * estimated_cost(arch, tokens) / teacher_cost > target:
                 continue
-            if student_ms is None:
-                ms: float | None = teacher_ms / measure_pair(build_student(arch, teacher, init="random"), teacher,
-                                                             profile).speedup
-            else:
-                ms = student_ms(arch)
+            ms = _timed_ms(arch, teacher, budget, teacher_ms, student_ms)
             if ms is not None and ms <= target:
                 log.info("seed %s: %.1fx faster than the teacher", arch.short_name, teacher_ms / ms)
                 seeds.append(arch)

@@ -41,7 +41,7 @@ from kdnas.nas.loop import Evaluator, Search, SearchCallback
 from kdnas.nas.reference import check_budget_reachable, teacher_latency
 from kdnas.nas.replay import ReplayTable
 from kdnas.nas.results import budget_unmet
-from kdnas.nas.seeds import teacher_shaped_seeds
+from kdnas.nas.seeds import largest_seeds, teacher_shaped_seeds
 from kdnas.nas.space import SearchSpace
 from kdnas.nas.store import CandidateStore, Measurement, owner_name, setting_key
 from kdnas.nas.stored_evaluator import StoredEvaluator
@@ -252,11 +252,13 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     limit = min(s.teacher_shaped_seeds, s.candidates_per_episode)
 
     def seeds() -> list[ArchSpec]:
-        found = teacher_shaped_seeds(space, teacher.model, budget, teacher_ms, limit,
-                                     student_ms=None if table is None else table.student_ms)
+        timed = None if table is None else table.student_ms
+        found = teacher_shaped_seeds(space, teacher.model, budget, teacher_ms, limit, student_ms=timed)
         if limit and not found:
-            log.info("no teacher-shaped architecture of the space meets %s: the first episode is the controller's",
-                     budget.name)
+            log.info("no teacher-shaped architecture of the space meets %s", budget.name)
+        found += largest_seeds(space, teacher.model, budget, teacher_ms,
+                               min(s.size_seeds, s.candidates_per_episode - len(found)),
+                               exclude={a.arch_id for a in found}, student_ms=timed)
         return found
 
     callbacks: list[SearchCallback] = [OutputWriter(out), LoggerCallback(loggers, out, budget.name),

@@ -32,6 +32,9 @@ class SearchSettings:
     # the first episode starts with up to this many architectures of the teacher's width, heads and
     # activation that meet the budget, deepest first; 0 = the controller's alone
     teacher_shaped_seeds: int = 2
+    # then up to this many of the architectures with the most non-embedding parameters that meet the budget (a few
+    # of the largest timed untrained beside the teacher, none distilled); 0 = none
+    size_seeds: int = 1
     # time each candidate interleaved with the teacher instead of against one teacher measurement
     paired_latency: bool = True
     # a timing whose coefficient of variation (student's or teacher's) exceeds this is repeated, up to
@@ -53,6 +56,7 @@ class SearchSettings:
 
 #: the smallest value of each integer setting
 MINIMUMS = {"episodes": 0, "candidates_per_episode": 1, "pool_size": 1, "proxy_steps": 1, "teacher_shaped_seeds": 0,
+            "size_seeds": 0,
             "retimes": 0}
 
 
