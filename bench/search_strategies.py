@@ -1,8 +1,8 @@
 """Benchmark: search strategies compared on a replayable table of measured architectures (NAS-Bench style).
 
-    .venv/bin/python bench/search_strategies.py [--out bench/strategies_run] [--stage all|fill|replay|report]
+    .venv/bin/python bench/search_strategies.py [--out bench/strategies_run] [--stage all|fill|retime|replay|report]
         [--fill 400] [--fill-k 10] [--parallel 1] [--controllers lstm mlp random evolution] [--seeds 20]
-        [--budgets cpu_3x cpu_5x cpu_7x cpu_10x] [--teacher-seeds 2 0] [--episodes 10] [--k 4] [--tiny]
+        [--budgets cpu_3x cpu_5x cpu_7x cpu_10x] [--seeding ts2+ss1 ts0] [--episodes 10] [--k 4] [--tiny]
 
 Stage 1 (fill): ordinary searches (``controller=random``, the default proxy setting) into one store,
 ``<out>/table.sqlite`` (``search.shared_store``). The store is keyed by the setting (teacher, data, distillation,
@@ -14,8 +14,13 @@ the teacher-shaped seeds of a replay choose from) and ``--parallel`` random sear
 architectures of the space. Each search resumes from its own ``search.sqlite`` (nothing distils twice), so a
 killed fill resumes and a larger ``--fill`` extends it.
 
+Stage 1b (retime): the table's readings whose spread exceeds ``search.retime_cv`` timed again by the search's own
+rule and replaced in place (:func:`retime`; the fill ran two searches at a time, so some timings were disturbed).
+
 Stage 2 (replay): ``search.py -m search.replay=true controller=<c> latency_budget=<b> search.teacher_shaped_seeds=<z>
-search.seed=<pending seeds>`` for every controller, budget and seed switch (one multirun each, seeds with a
+search.size_seeds=<n> search.seed=<pending seeds>`` for every controller, budget and seeding (``--seeding``:
+``ts2+ss1`` = the default search's two teacher-shaped seeds and one size seed, ``ts0`` = none; a label without
+``+ss`` has no size seed, as the runs before size seeds existed; one multirun each, seeds with a
 finished run skipped; ``search.replay_seed`` keeps the table's seed, so ``search.seed`` seeds the controller).
 Each run's ``candidates.csv`` gives the best reward after each number of evaluations (feasible candidates only,
 0 before the first) and its regret against the table's best under the budget; median and IQR over seeds per
@@ -201,8 +206,15 @@ def variant(spec: str) -> tuple[str, list[str]]:
     return name, [f"controller={name}", *(f"controller.{o}" for o in extra.split(",") if o)]
 
 
-def group_dir(out: Path, controller: str, budget: str, seeds: int) -> Path:
-    return out / "replay" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '+', controller)}_{budget}_ts{seeds}"
+def seeding(label: str) -> list[str]:
+    """``ts2+ss1`` -> two teacher-shaped seeds and one size seed (the default search); ``ts0``: none of either."""
+    if not (m := re.fullmatch(r"ts(\d+)(?:\+ss(\d+))?", label)):
+        sys.exit(f"--seeding {label}: use ts<teacher-shaped seeds>[+ss<size seeds>], e.g. ts2+ss1 or ts0")
+    return [f"search.teacher_shaped_seeds={m.group(1)}", f"search.size_seeds={m.group(2) or 0}"]
+
+
+def group_dir(out: Path, controller: str, budget: str, label: str) -> Path:
+    return out / "replay" / f"{re.sub(r'[^A-Za-z0-9_.-]+', '+', controller)}_{budget}_{label}"
 
 
 def replay(args: argparse.Namespace, out: Path, base: list[str], table: Path) -> None:
@@ -214,14 +226,14 @@ def replay(args: argparse.Namespace, out: Path, base: list[str], table: Path) ->
     started = time.time()
     for c in args.controllers:
         for b in args.budgets:
-            for z in args.teacher_seeds:
+            for z in args.seeding:
                 where = group_dir(out, c, b, z)
                 pending = [s for s in range(args.seeds) if not (where / f"s{s}" / "summary.json").is_file()]
                 if not pending:
                     continue
                 where.mkdir(parents=True, exist_ok=True)
                 run([sys.executable, "search.py", "-m", *base, "search.replay=true", *variant(c)[1],
-                     *budget_overrides(b), f"search.teacher_shaped_seeds={z}", f"{seed_key}={','.join(map(str, pending))}",
+                     *budget_overrides(b), *seeding(z), f"{seed_key}={','.join(map(str, pending))}",
                      f"search.episodes={args.episodes}", f"search.candidates_per_episode={args.k}",
                      f"search.shared_store={table}", "logger=none", f"hydra.sweep.dir={where}",
                      f"hydra.sweep.subdir=s${{{seed_key}}}"], where / f"multirun_{int(time.time())}.log")
@@ -258,7 +270,7 @@ def report(args: argparse.Namespace, out: Path, base: list[str], fill: Fill) -> 
     results: dict[str, Any] = {"table_size": len(fill.measurements()), "evaluations": n, "budgets": {}}
     for b in args.budgets:
         summaries = [read(group_dir(out, c, b, z) / f"s{s}" / "summary.json") for c in args.controllers
-                     for z in args.teacher_seeds for s in range(args.seeds)]
+                     for z in args.seeding for s in range(args.seeds)]
         summaries = [s for s in summaries if s]
         if not summaries or not table:
             continue
@@ -288,25 +300,25 @@ def report(args: argparse.Namespace, out: Path, base: list[str], fill: Fill) -> 
                                  "steady_best": {"arch": steady.arch.short_name, "reward": steady.reward},
                                  "groups": {}}
         for c in args.controllers:
-            for z in args.teacher_seeds:
+            for z in args.seeding:
                 found = [cv for s in range(args.seeds) if (cv := curve(group_dir(out, c, b, z) / f"s{s}", n, rewards))]
                 if not found:
                     continue
                 curves = [cv for cv, _ in found]
                 if (drift := max(d for _, d in found)) > 1e-4:
-                    print(f"warning: {c} ts{z} {b}: a candidates.csv reward differs from the table's by {drift:.2g}")
+                    print(f"warning: {c} {z} {b}: a candidates.csv reward differs from the table's by {drift:.2g}")
                 regret = top - np.asarray(curves)
                 q1, med, q3 = np.percentile(regret, [25, 50, 75], axis=0)
-                entry["groups"][f"{c} ts{z}"] = {
-                    "controller": c, "teacher_seeds": z, "seeds": len(curves), "median": med.tolist(),
+                entry["groups"][f"{c} {z}"] = {
+                    "controller": c, "seeding": z, "seeds": len(curves), "median": med.tolist(),
                     "q1": q1.tolist(), "q3": q3.tolist(), "found_best": float(np.mean(regret[:, -1] <= 1e-9)),
                     "best_reward_median": float(np.median(np.asarray(curves)[:, -1])), "curves": curves,
                     "found_steady_best": float(np.mean(np.asarray(curves)[:, -1] >= steady.reward - 1e-9))}
-        for z in args.teacher_seeds:  # the target: random search's final best (median), in how many evaluations
-            if (plain := entry["groups"].get(f"random ts{z}")) is None:
+        for z in args.seeding:  # the target: random search's final best (median), in how many evaluations
+            if (plain := entry["groups"].get(f"random {z}")) is None:
                 continue
             goal = plain["best_reward_median"]
-            for g in (g for g in entry["groups"].values() if g["teacher_seeds"] == z):
+            for g in (g for g in entry["groups"].values() if g["seeding"] == z):
                 reached = [next((i + 1 for i, r in enumerate(cv) if r >= goal - 1e-12), math.inf) for cv in g["curves"]]
                 g["to_random_best"] = float(np.median(reached))
         for g in entry["groups"].values():
@@ -341,19 +353,19 @@ def figure(results: dict[str, Any], args: argparse.Namespace, path: Path) -> Non
     import matplotlib.pyplot as plt
 
     budgets = list(results["budgets"])
-    fig, axes = plt.subplots(len(args.teacher_seeds), len(budgets), squeeze=False, sharex=True,
-                             figsize=(3.6 * len(budgets), 3.0 * len(args.teacher_seeds)))
+    fig, axes = plt.subplots(len(args.seeding), len(budgets), squeeze=False, sharex=True,
+                             figsize=(3.6 * len(budgets), 3.0 * len(args.seeding)))
     x = np.arange(1, results["evaluations"] + 1)
     for col, b in enumerate(budgets):
         entry = results["budgets"][b]
-        for row, z in enumerate(args.teacher_seeds):
+        for row, z in enumerate(args.seeding):
             ax = axes[row][col]
             for c in args.controllers:
-                if g := entry["groups"].get(f"{c} ts{z}"):
+                if g := entry["groups"].get(f"{c} {z}"):
                     (line,) = ax.step(x, g["median"], where="post", label=c)
                     ax.fill_between(x, g["q1"], g["q3"], step="post", color=line.get_color(), alpha=0.2)
             ax.axhline(entry["training_free"]["regret"], color="k", ls="--", lw=1, label="training-free")
-            ax.set_title(f"{b}, teacher-shaped seeds {z}", fontsize=9)
+            ax.set_title(f"{b}, seeds {z}", fontsize=9)
             ax.set_xlabel("evaluations")
             ax.set_ylabel("regret (median, IQR)")
     axes[0][0].legend(fontsize=7)
@@ -373,8 +385,9 @@ def main() -> None:
                         help="controller groups, each optionally with overrides: random:latency_filter=0.1")
     parser.add_argument("--seeds", type=int, default=None, help="replay seeds 0..N-1 (default 20; --tiny: 3)")
     parser.add_argument("--budgets", nargs="+", default=None, help="default cpu_3x cpu_5x cpu_7x cpu_10x; --tiny: 1.3x 2x")
-    parser.add_argument("--teacher-seeds", type=int, nargs="+", default=None,
-                        help="search.teacher_shaped_seeds values (default 2 0; --tiny: 2, its space has none)")
+    parser.add_argument("--seeding", nargs="+", default=None,
+                        help="first-episode seeds per group: ts<teacher-shaped>[+ss<size seeds>] (default ts2+ss1, the "
+                             "default search, and ts0, none; --tiny: ts2+ss1)")
     parser.add_argument("--episodes", type=int, default=None, help="replay episodes (default 10; --tiny: 3)")
     parser.add_argument("--k", type=int, default=None, help="replay candidates per episode (default 4; --tiny: 2)")
     parser.add_argument("--tiny", action="store_true", help="smoke mode: experiment=tiny, its space and budget")
@@ -385,7 +398,9 @@ def main() -> None:
     args.fill = args.fill or (24 if tiny else 400)
     args.seeds = args.seeds or (3 if tiny else 20)
     args.budgets = args.budgets or (["1.3x", "2x"] if tiny else ["cpu_3x", "cpu_5x", "cpu_7x", "cpu_10x"])
-    args.teacher_seeds = args.teacher_seeds if args.teacher_seeds is not None else ([2] if tiny else [2, 0])
+    args.seeding = args.seeding or (["ts2+ss1"] if tiny else ["ts2+ss1", "ts0"])
+    for label in args.seeding:
+        seeding(label)  # a bad label: one line, before anything runs
     args.episodes = args.episodes or (3 if tiny else 10)
     args.k = args.k or (2 if tiny else 4)
     base = [*(TINY if tiny else []), *args.extra]
