@@ -287,15 +287,21 @@ def report(args: argparse.Namespace, out: Path, base: list[str], fill: Fill) -> 
         # a reading with a large spread (the fill ran two searches at once) may be an outlier: the best of the rest
         steady = max((c for c in feasible if c.measurement.latency_cv <= STEADY_CV), key=lambda c: c.reward)
         rewards = {c.arch.arch_id: c.reward if c.feasible else 0.0 for c in scored}
-        free = max(feasible, key=lambda c: c.measurement.parameters_without_embeddings)
+        # heads and activation do not change the count: the pick is any of the largest, so its regret is their mean
+        largest = max(c.measurement.parameters_without_embeddings for c in feasible)
+        tied = [c for c in feasible if c.measurement.parameters_without_embeddings == largest]
+        free = max(tied, key=lambda c: c.reward)
         with_params = spearmanr([c.reward for c in feasible],
                                 [c.measurement.parameters_without_embeddings for c in feasible]).statistic
         entry: dict[str, Any] = {"teacher_ms": teacher_ms, "table_best": top, "feasible": len(feasible),
                                  "best_arch": winner.arch.short_name,
                                  "best_timing": {"speedup": winner.speedup, "cv": winner.measurement.latency_cv,
                                                  "multiply_add_bound": bound},
-                                 "training_free": {"arch": free.arch.short_name, "reward": free.reward,
-                                                   "regret": top - free.reward},
+                                 "training_free": {"arch": free.arch.short_name, "tied": len(tied),
+                                                   "reward": float(np.mean([c.reward for c in tied])),
+                                                   "regret": top - float(np.mean([c.reward for c in tied])),
+                                                   "regret_range": [top - free.reward,
+                                                                    top - min(c.reward for c in tied)]},
                                  "spearman_reward_params": float(with_params),
                                  "steady_best": {"arch": steady.arch.short_name, "reward": steady.reward},
                                  "groups": {}}
@@ -338,7 +344,9 @@ def report(args: argparse.Namespace, out: Path, base: list[str], fill: Fill) -> 
             print(f"| {name} | {g['seeds']} | " + " | ".join(cells)
                   + f" | {g['found_best']:.2f} | {g['found_steady_best']:.2f} | {g.get('to_random_best', math.nan):g} |")
         tf = entry["training_free"]
-        print(f"| training-free ({tf['arch']}) | – | " + " | ".join([f"{tf['regret']:.4f}"] * len(checkpoints))
+        pick = tf["arch"] if tf["tied"] == 1 else (f"{tf['tied']} tied at the largest count, mean; "
+                                                   f"{tf['regret_range'][0]:.4f}-{tf['regret_range'][1]:.4f}")
+        print(f"| training-free ({pick}) | – | " + " | ".join([f"{tf['regret']:.4f}"] * len(checkpoints))
               + " | | | |")
     (out / "strategies.json").write_text(json.dumps(results, indent=2))
     if results["budgets"]:
