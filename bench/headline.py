@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -44,11 +45,14 @@ RECIPE_DATA = {
 EVAL_TASKS = "eval.tasks=[retrieval,langid,ood_retrieval]"
 
 
-def run(cmd: list[str], log: Path) -> float:
+def run(cmd: list[str], log: Path, threads: int | None = None) -> float:
+    """Run ``cmd`` from the repository root, its output in ``log`` (``threads``: BLAS/OpenMP threads, for runs
+    side by side); exits on failure; returns its wall seconds."""
     print("$", shlex.join(cmd), flush=True)
     started = time.time()
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})}
     with open(log, "wb") as out:
-        if subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT).returncode:
+        if subprocess.run(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT).returncode:
             sys.exit(f"failed: {shlex.join(cmd)} (see {log})")
     return time.time() - started
 

@@ -225,6 +225,43 @@ def test_an_undistilled_student_gains_nothing_over_its_init_and_the_teacher_ever
     assert teacher["agreement"]["in_domain"]["cka"] == pytest.approx(1.0)
 
 
+def untimed(report: object) -> object:
+    """``report`` without its wall-clock ``seconds`` entries."""
+    if isinstance(report, dict):
+        return {k: untimed(v) for k, v in report.items() if k != "seconds"}
+    return report
+
+
+def test_one_comparison_serves_several_students_as_separate_runs_would(
+    tiny_teacher, corpus: Corpus, tiny_budget: LatencyBudget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from kdnas.evaluate.compare import Comparison
+    from kdnas.models.arch import ArchSpec
+    from kdnas.models.student import build_student
+    from kdnas.pipelines.evaluate import evaluate_student, evaluate_with
+
+    suite = EvalSuite(**{**TINY_EVAL, "bootstrap": 50})  # type: ignore[arg-type]
+    dirs = []
+    for arch in (ArchSpec(2, 64, 4, 128, "gelu"), ArchSpec(1, 32, 2, 64, "relu")):
+        directory = tmp_path / arch.short_name
+        build_student(arch, tiny_teacher.model, init="random").save_pretrained(directory)
+        tiny_teacher.tokenizer.save_pretrained(directory)
+        dirs.append(directory)
+    comparison = Comparison(tiny_teacher, corpus, suite, tiny_budget)
+    scored: list[str] = []
+    score = comparison.score
+    monkeypatch.setattr(comparison, "score", lambda label, *a, **k: scored.append(label) or score(label, *a, **k))
+    a, b, a_again = (evaluate_with(comparison, d, tmp_path / f"run{i}", command=["x"])
+                     for i, d in enumerate([dirs[0], dirs[1], dirs[0]]))  # fmt: skip
+    alone = evaluate_student(dirs[0], tiny_teacher, corpus, suite, tiny_budget, tmp_path / "alone", command=["x"])
+    assert scored.count("teacher") == 1
+    assert scored.count("base:untrained") == 2  # once per architecture: the second visit reuses A's
+    assert b["scores"]["student"] != a["scores"]["student"]
+    for key in ("scores", "retention", "baselines", "agreement", "intervals"):
+        # A after B: its baselines' per-item rows are A's again, not B's
+        assert untimed(a_again[key]) == untimed(a[key]) == untimed(alone[key]), key
+
+
 def test_onnx_evaluation_reports_both_runtimes(
     tiny_teacher, corpus: Corpus, tiny_budget: LatencyBudget, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -398,3 +435,4 @@ def test_bad_threads_name_the_key(bad: object) -> None:
     with pytest.raises(ConfigError, match=r"eval\.threads="):
         resolve_threads(bad, key="eval.threads")  # type: ignore[arg-type]
     assert resolve_threads(None) is None and resolve_threads(3) == 3
+

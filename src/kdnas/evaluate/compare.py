@@ -103,7 +103,8 @@ class Comparison:
         self._teacher_scores: dict[str, Any] | None = None
         self._items: dict[str, dict[str, dict[str, np.ndarray]]] = {}  # label -> task -> language -> per item
         self._agreement_rows: dict[str, dict[str, np.ndarray]] = {}  # label -> domain -> (texts, H)
-        self._baselines: dict[str, dict[str, dict[str, Any]]] = {}  # arch id -> baseline -> its scores
+        # arch id -> (baseline -> its scores, its per-item scores, its agreement rows), by label
+        self._baselines: dict[str, tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]] = {}
 
     @property
     def teacher_scores(self) -> dict[str, Any]:
@@ -210,14 +211,20 @@ class Comparison:
     def baseline_scores(self, model: PreTrainedModel) -> dict[str, dict[str, Any]]:
         """The suite's baselines for ``model``'s architecture, scored once per architecture (labels ``base:<name>``)."""
         arch = arch_of(model)
+        labels = [f"base:{name}" for name in self.suite.baselines]
         if arch.arch_id not in self._baselines:
             scored: dict[str, dict[str, Any]] = {}
-            for name in self.suite.baselines:
+            for name, label in zip(self.suite.baselines, labels, strict=True):
                 base = build_baseline(name, arch, self.teacher.model, seed=self.suite.seed)
-                scored[name] = self.score(f"base:{name}", base, self.teacher.tokenizer)
+                scored[name] = self.score(label, base, self.teacher.tokenizer)
                 del base
-            self._baselines[arch.arch_id] = scored
-        return self._baselines[arch.arch_id]
+            kept = ({k: self._items[k] for k in labels}, {k: self._agreement_rows[k] for k in labels})
+            self._baselines[arch.arch_id] = (scored, *kept)
+        scored, items, rows = self._baselines[arch.arch_id]
+        # another architecture's baselines may have been scored since: its per-item rows are this one's again
+        self._items.update(items)
+        self._agreement_rows.update(rows)
+        return scored
 
     def agreement(self, label: str) -> dict[str, Any]:
         """Neighbourhood agreement and linear CKA of ``label``'s embeddings with the teacher's, per domain."""

@@ -46,27 +46,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"or student={TEACHER_KEYWORD} (the teacher against itself)"
         )
     torch.manual_seed(int(cfg.seed))
-    suite: EvalSuite = hydra.utils.instantiate(cfg.eval, _convert_="all")
-    budget = hydra.utils.instantiate(cfg.latency_budget)  # a LatencyBudget (resolved once the corpus loads)
     student = str(cfg.student)
     if student != TEACHER_KEYWORD:
         student_dir = find_student_dir(student)  # a bad path fails before the teacher and corpus load
     out = output_dir(cfg)
-    teacher = load_teacher(cfg)
+    comparison = comparison_from_config(cfg)
     if student == TEACHER_KEYWORD:
-        student_dir = teacher_as_student_dir(teacher, out)
-    corpus = load_corpus(cfg)
-    return evaluate_student(
-        student_dir,
-        teacher,
-        corpus,
-        suite,
-        resolve_latency_profile(budget, teacher, corpus),
-        out,
-        prune_vocab=bool(cfg.prune_vocab),
-        prune_min_count=int(cfg.prune_min_count),
-        onnx=bool(cfg.onnx),
-    )
+        student_dir = teacher_as_student_dir(comparison.teacher, out)
+    return evaluate_with(comparison, student_dir, out, prune_vocab=bool(cfg.prune_vocab),
+                         prune_min_count=int(cfg.prune_min_count), onnx=bool(cfg.onnx))
 
 
 def evaluate_student(
@@ -100,11 +88,35 @@ def evaluate_student(
     Raises:
         ConfigError: not a model directory, a tokenizer that is not the teacher's, or a bad suite / budget.
     """
+    comparison = Comparison(teacher, corpus, suite, budget)  # plans: a bad suite fails before any timing
+    return evaluate_with(comparison, student_dir, out_dir, prune_vocab=prune_vocab, prune_min_count=prune_min_count,
+                         onnx=onnx, command=command)
+
+
+def comparison_from_config(cfg: DictConfig) -> Comparison:
+    """The teacher's side of ``evaluate.py``'s evaluation under ``cfg`` (its teacher, corpus, ``eval`` suite and
+    budget), to evaluate several students with :func:`evaluate_with`: the teacher is embedded once for all."""
+    suite: EvalSuite = hydra.utils.instantiate(cfg.eval, _convert_="all")
+    budget = hydra.utils.instantiate(cfg.latency_budget)
+    teacher, corpus = load_teacher(cfg), load_corpus(cfg)
+    return Comparison(teacher, corpus, suite, resolve_latency_profile(budget, teacher, corpus))
+
+
+def evaluate_with(
+    comparison: Comparison,
+    student_dir: Path,
+    out_dir: Path,
+    *,
+    prune_vocab: bool = False,
+    prune_min_count: int = 1,
+    onnx: bool = False,
+    command: list[str] | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate_student` against an existing ``comparison`` (whose teacher scores are reused)."""
     started = time.time()
     student_dir = find_student_dir(student_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, tokenizer = load_student(student_dir, teacher)
-    comparison = Comparison(teacher, corpus, suite, budget)  # plans: a bad suite fails before any timing
+    model, tokenizer = load_student(student_dir, comparison.teacher)
     argv = command if command is not None else sys.orig_argv[1:]
     report = comparison.report(comparison.evaluate(student_dir, model, tokenizer), shlex.join(["python", *argv]))
     if onnx:
