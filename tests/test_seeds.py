@@ -69,3 +69,23 @@ def test_largest_seeds_time_nothing_that_cannot_meet_the_budget(tiny_teacher, mo
     monkeypatch.setattr(seeds_module, "measure_pair", lambda *a, **k: calls.append(a))
     budget = LatencyBudget(name="impossible", speedup=1000.0, profile=PROFILE)
     assert largest_seeds(space(), tiny_teacher.model, budget, teacher_ms=1.0, limit=2) == [] and calls == []
+
+
+def test_a_seed_s_unsteady_timing_is_repeated_as_a_candidate_s_is(tiny_teacher, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from kdnas.latency.measure import LatencyResult, PairResult
+    from kdnas.nas.seeds import untrained_ms
+
+    def reading(cv: float, speedup: float) -> PairResult:
+        side = LatencyResult(median_ms=1.0, p90_ms=1.0, mean_ms=1.0, cv=cv, n=5, profile={})
+        return PairResult(student=side, teacher=side, speedup=speedup)
+
+    readings = iter([reading(0.6, 9.0), reading(0.05, 4.0), reading(0.01, 3.0)])
+    monkeypatch.setattr(seeds_module, "measure_pair", lambda *a, **k: next(readings))
+    budget = LatencyBudget(name="5x", speedup=5.0, margin=0.0, profile=PROFILE)
+    timed = untrained_ms(tiny_teacher.model, budget, teacher_ms=100.0, max_cv=0.25, retimes=2)
+    # the first reading (9x, cv 0.6) would seed a student that misses 5x; the re-timed one (4x) does not
+    assert timed(ArchSpec(1, 64, 4, 128, "gelu")) == pytest.approx(25.0)
+    assert next(readings).speedup == 3.0  # stopped at the first steady reading
+    once = iter([reading(0.6, 9.0)])
+    monkeypatch.setattr(seeds_module, "measure_pair", lambda *a, **k: next(once))
+    assert untrained_ms(tiny_teacher.model, budget, 100.0)(ArchSpec(1, 64, 4, 128, "gelu")) == pytest.approx(100 / 9)

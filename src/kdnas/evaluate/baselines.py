@@ -15,7 +15,7 @@ from typing import cast
 
 from transformers import PreTrainedModel
 
-from kdnas.models.arch import FIELDS, ArchSpec
+from kdnas.models.arch import ArchSpec
 from kdnas.models.encoder import freeze
 from kdnas.models.student import build_student
 
@@ -25,7 +25,7 @@ INITS: dict[str, str] = {"untrained": "random", "teacher_init": "teacher"}
 
 def arch_of(model: PreTrainedModel) -> ArchSpec:
     """The searched fields of an encoder's config."""
-    return ArchSpec.from_dict({name: getattr(model.config, name) for name in FIELDS})
+    return ArchSpec.of_config(model.config)
 
 
 def build_baseline(name: str, arch: ArchSpec, teacher_model: PreTrainedModel, seed: int = 0) -> PreTrainedModel:

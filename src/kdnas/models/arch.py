@@ -160,6 +160,15 @@ class ArchSpec:
         return cls(**{f: data[f] for f in FIELDS})
 
     @classmethod
+    def of_config(cls, config: Any) -> ArchSpec:
+        """The five searched fields of a Hugging Face encoder's config (a teacher's, a saved student's).
+
+        Raises:
+            ConfigError: a value the space cannot hold (an unsupported activation, say).
+        """
+        return cls.from_dict({name: getattr(config, name) for name in FIELDS})
+
+    @classmethod
     def from_yaml(cls, path: str | Path) -> ArchSpec:
         """Read an architecture from a YAML file (a mapping of the five fields).
 

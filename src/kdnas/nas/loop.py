@@ -105,6 +105,8 @@ class Search:
         callbacks: see :class:`SearchCallback`.
         pool: arch ids the search may evaluate (None: the whole space), e.g. those a store holds for a replay;
             the controller is asked within it and seeds outside it are dropped.
+        teacher_arch: the teacher's architecture (None: unknown): its latency, ``teacher_ms``, anchors the
+            controller's latency model (:meth:`~kdnas.nas.controllers.base.Controller.anchor_latency`).
     """
 
     controller: Controller
@@ -118,6 +120,7 @@ class Search:
     journal: CandidateStore | None = None
     callbacks: Sequence[SearchCallback] = ()
     pool: Collection[str] | None = None
+    teacher_arch: ArchSpec | None = None
     candidates: list[Candidate] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -128,6 +131,8 @@ class Search:
     def run(self) -> SearchResult:
         """Run every episode (resuming from the journal), then return the result."""
         self._emit("on_search_start")
+        if self.teacher_arch is not None and is_global_zero():
+            self.controller.anchor_latency(self.teacher_arch, self.teacher_ms / self.budget.search_target_ms(self.teacher_ms))
         for episode in range(self.episodes):
             proposals = broadcast_from_zero(self._proposals(episode) if is_global_zero() else self._followed(episode))
             if not proposals:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection
 
 from transformers import PretrainedConfig, PreTrainedModel
 
-from kdnas.latency.measure import measure_pair
+from kdnas.latency.measure import measure_pair, pair_spread, steadiest
 from kdnas.models.arch import ArchSpec
 from kdnas.models.student import build_student
 from kdnas.nas.budget import LatencyBudget
@@ -39,17 +39,27 @@ SIZE_SEED_TIMINGS = 10
 
 
 def _teacher_cost(teacher: PreTrainedModel, tokens: int) -> float:
-    config: PretrainedConfig = teacher.config
-    return estimated_cost(ArchSpec(config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-                                   config.intermediate_size, config.hidden_act), tokens)
+    return estimated_cost(ArchSpec.of_config(teacher.config), tokens)
+
+
+def untrained_ms(teacher: PreTrainedModel, budget: LatencyBudget, teacher_ms: float, max_cv: float | None = None,
+                 retimes: int = 0) -> Callable[[ArchSpec], float]:
+    """A student's latency on the scale of ``teacher_ms``: built untrained, timed interleaved with the teacher
+    under the budget's profile, an unsteady reading repeated by the search's rule (``search.retime_cv``,
+    ``search.retimes``: :func:`~kdnas.latency.measure.steadiest`)."""
+
+    def timed(arch: ArchSpec) -> float:
+        student = build_student(arch, teacher, init="random")
+        pair, _ = steadiest(lambda: measure_pair(student, teacher, budget.profile), pair_spread, max_cv, retimes)
+        return teacher_ms / pair.speedup
+
+    return timed
 
 
 def _timed_ms(arch: ArchSpec, teacher: PreTrainedModel, budget: LatencyBudget, teacher_ms: float,
               student_ms: Callable[[ArchSpec], float | None] | None) -> float | None:
-    """``arch``'s latency on the scale of ``teacher_ms``: timed untrained beside the teacher, or ``student_ms``'s."""
-    if student_ms is not None:
-        return student_ms(arch)
-    return teacher_ms / measure_pair(build_student(arch, teacher, init="random"), teacher, budget.profile).speedup
+    """``arch``'s latency on the scale of ``teacher_ms``: ``student_ms``'s, or timed once untrained."""
+    return (student_ms or untrained_ms(teacher, budget, teacher_ms))(arch)
 
 
 def largest_seeds(

@@ -41,7 +41,7 @@ from kdnas.nas.loop import Evaluator, Search, SearchCallback
 from kdnas.nas.reference import check_budget_reachable, teacher_latency
 from kdnas.nas.replay import ReplayTable
 from kdnas.nas.results import budget_unmet
-from kdnas.nas.seeds import largest_seeds, teacher_shaped_seeds
+from kdnas.nas.seeds import largest_seeds, teacher_shaped_seeds, untrained_ms
 from kdnas.nas.space import SearchSpace
 from kdnas.nas.store import CandidateStore, Measurement, owner_name, setting_key
 from kdnas.nas.stored_evaluator import StoredEvaluator
@@ -186,6 +186,15 @@ def measure_architectures(cfg: DictConfig, archs: Sequence[ArchSpec], out: Path)
 _REPLAY_INPUTS: dict[str, tuple[Teacher, Corpus]] = {}
 
 
+def teacher_arch(config: Any) -> ArchSpec | None:
+    """The teacher's architecture, as a latency reference for the controller (None: its config holds a value
+    the space's architectures cannot, such as another activation; the latency model then goes without)."""
+    try:
+        return ArchSpec.of_config(config)
+    except ConfigError:
+        return None
+
+
 def replay_inputs(cfg: DictConfig) -> tuple[Teacher, Corpus]:
     """The teacher and corpus of a replay, loaded once per process (a replay only reads them: it runs no forward
     and keeps only its last settings' pair), so comparing controllers over many seeds costs seconds a job."""
@@ -252,7 +261,8 @@ def search(cfg: DictConfig) -> dict[str, Any]:
     limit = min(s.teacher_shaped_seeds, s.candidates_per_episode)
 
     def seeds() -> list[ArchSpec]:
-        timed = None if table is None else table.student_ms
+        timed = (table.student_ms if table is not None
+                 else untrained_ms(teacher.model, budget, teacher_ms, s.retime_cv, s.retimes))
         found = teacher_shaped_seeds(space, teacher.model, budget, teacher_ms, limit, student_ms=timed)
         if limit and not found:
             log.info("no teacher-shaped architecture of the space meets %s", budget.name)
@@ -265,7 +275,8 @@ def search(cfg: DictConfig) -> dict[str, Any]:
                                        ConsoleReport(budget.describe(teacher_ms))]
     result = Search(controller, evaluator, budget, teacher_ms, episodes=s.episodes,
                     candidates_per_episode=s.candidates_per_episode, seed=s.seed, seeds=seeds, journal=store,
-                    callbacks=callbacks, pool=None if table is None else table.pool).run()
+                    callbacks=callbacks, pool=None if table is None else table.pool,
+                    teacher_arch=teacher_arch(teacher.model.config)).run()
     if not is_global_zero():
         return {"rank": global_rank(), "candidates": len(result.candidates)}
     finish_wandb()

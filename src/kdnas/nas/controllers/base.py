@@ -13,8 +13,9 @@ Call order, for each episode ``e = 0, 1, ...`` (``e`` = how many times :meth:`Co
    (:attr:`Controller.prediction_log`), then learns from the whole history.
 
 With ``latency_filter`` set, :meth:`Controller.ask` first narrows the available architectures to those a
-:class:`~kdnas.nas.controllers.latency_model.LatencyModel` fitted to the told latencies predicts within
-``(1 + latency_filter)`` times the target, for every controller alike (the subclass chooses among them).
+:class:`~kdnas.nas.controllers.latency_model.LatencyModel` fitted to the told latencies (and the teacher's,
+:meth:`Controller.anchor_latency`) predicts within ``(1 + latency_filter)`` times the target, for every
+controller alike (the subclass chooses among them).
 
 ``predict(archs)`` may be called at any time. ``save(path)`` writes the history, the prediction log and any
 weights (``controller.pt``, read by :mod:`kdnas.nas.analysis`).
@@ -128,6 +129,7 @@ class Controller(ABC):
         self.seed = int(seed)
         self.latency_filter = None if latency_filter is None else float(latency_filter)
         self.latency_model = LatencyModel()
+        self.latency_anchors: list[tuple[ArchSpec, float]] = []
         self.history: list[Observation] = []
         #: per told episode (once the predictor has been trained): predictions made BEFORE the episode's
         #: rewards were known against those rewards: {"episode", "n", "mse", "spearman"}.
@@ -233,9 +235,19 @@ class Controller(ABC):
         prev, glob = self.context()
         self.history += [Observation(a, float(r), episode, prev, glob, float(t) if math.isfinite(t) else None)
                          for a, r, t in zip(archs, values, lat, strict=True)]
-        told = [o for o in self.history if o.latency is not None]
-        self.latency_model.fit([o.arch for o in told], [float(o.latency) for o in told])  # type: ignore[arg-type]
+        self._fit_latency()
         self._learn()
+
+    def anchor_latency(self, arch: ArchSpec, latency: float) -> None:
+        """A latency known without a distillation, fitted with every told one: the search's teacher, timed
+        beside every candidate (its multiple of the target is the budget's speed-up). Without it the first
+        episode's students, alike in size, fix no slope: the fit is a constant and the filter keeps none."""
+        self.latency_anchors.append((arch, float(latency)))
+        self._fit_latency()
+
+    def _fit_latency(self) -> None:
+        told = [(o.arch, o.latency) for o in self.history if o.latency is not None] + self.latency_anchors
+        self.latency_model.fit([a for a, _ in told], [float(t) for _, t in told])  # type: ignore[arg-type]
 
     # -- observations ------------------------------------------------------------------------------
     @property
