@@ -30,19 +30,8 @@ log = logging.getLogger(__name__)
 
 
 def estimated_cost(arch: ArchSpec, seq_len: int) -> float:
-    """Multiply-adds per token of the encoder: nearly a lower bound on a student's latency ratio to its teacher."""
+    """Multiply-adds per token of the encoder: a lower bound on the real latency ratio of a small model."""
     return float(arch.multiply_adds_per_token(seq_len))
-
-
-#: how far a real speed-up may beat its multiply-add estimate before a seed search skips the student untimed:
-#: 34 of the strategies table's 405 readings beat it, by up to 1.20x (fewer heads, say, than the teacher's), and
-#: at cpu_5x the three largest students that met the target all did (5.8-6.0x against an estimated 5.1-5.2x)
-BOUND_SLACK = 0.25
-
-
-def _cannot_meet(estimated_ms: float, target_ms: float) -> bool:
-    """Whether a student estimated at ``estimated_ms`` misses ``target_ms`` even beating its estimate by the slack."""
-    return estimated_ms > target_ms * (1 + BOUND_SLACK)
 
 
 #: at most this many students a search times (untrained, ~3 s each on CPU) looking for its largest seed
@@ -80,8 +69,8 @@ def largest_seeds(
 ) -> list[ArchSpec]:
     """Up to ``limit`` architectures of ``space`` with the most non-embedding parameters that meet ``budget``.
 
-    Architectures are tried from the largest down (ties: by id); one whose multiply-adds miss the target by more
-    than :data:`BOUND_SLACK` is skipped untimed, the others are timed interleaved with the teacher (``student_ms`` as in
+    Architectures are tried from the largest down (ties: by id); one whose multiply-adds already miss the target
+    is skipped untimed, the others are timed interleaved with the teacher (``student_ms`` as in
     :func:`teacher_shaped_seeds`; an architecture it does not know is skipped, uncounted) until ``limit`` meet
     the target or ``max_timings`` were timed. ``exclude``: ids not to choose (the teacher-shaped seeds).
     """
@@ -92,7 +81,7 @@ def largest_seeds(
     teacher_cost = _teacher_cost(teacher, tokens)
     vocab = int(teacher.config.vocab_size)
     fits = [a for a in space.all_valid()
-            if a.arch_id not in exclude and not _cannot_meet(teacher_ms * estimated_cost(a, tokens) / teacher_cost, target)]
+            if a.arch_id not in exclude and teacher_ms * estimated_cost(a, tokens) / teacher_cost <= target]
     fits.sort(key=lambda a: (-a.param_count(vocab, include_embeddings=False), a.arch_id))
     seeds: list[ArchSpec] = []
     timings = 0
@@ -116,8 +105,8 @@ def teacher_shaped_seeds(
 ) -> list[ArchSpec]:
     """Up to ``limit`` teacher-shaped architectures of ``space`` that meet ``budget``, deepest first.
 
-    Per depth, FFN sizes are tried from the largest down; one whose multiply-adds miss the target by more than
-    :data:`BOUND_SLACK` is skipped untimed (real latency rarely beats them by more), the others are timed interleaved with the teacher
+    Per depth, FFN sizes are tried from the largest down; one whose multiply-adds already miss the target
+    is skipped untimed (real latency only adds overhead), the others are timed interleaved with the teacher
     until one meets the target. ``student_ms`` replaces that timing (a replay reads the stored latency on the
     scale of ``teacher_ms``; None skips the architecture): then the teacher runs no forward.
     """
@@ -132,7 +121,7 @@ def teacher_shaped_seeds(
     seeds: list[ArchSpec] = []
     for depth in sorted({a.num_hidden_layers for a in shaped}, reverse=True):
         for arch in sorted((a for a in shaped if a.num_hidden_layers == depth), key=lambda a: -a.intermediate_size):
-            if _cannot_meet(teacher_ms * estimated_cost(arch, tokens) / teacher_cost, target):
+            if teacher_ms * estimated_cost(arch, tokens) / teacher_cost > target:
                 continue
             ms = _timed_ms(arch, teacher, budget, teacher_ms, student_ms)
             if ms is not None and ms <= target:
