@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/handpicked.py [--out bench/handpicked_run] [--budgets cpu_5x cpu_7x cpu_10x]
         [--steps 300] [--seed 0] [--table bench/strategies_run/table.sqlite] [--reuse bench/fidelity_run/ref]
-        [--stage all|pick|train|report]
+        [--parallel 1] [--stage all|pick|train|evaluate|report]
 
 Per budget, the students (``picks.json``):
 
@@ -22,19 +22,25 @@ an unsteady timing repeated by the search's rule ``search.retime_cv``), at least
 margin, as the search asks of its own candidates.
 
 Then every distinct student is distilled alike (``train.py arch_file=... seed=<seed> trainer.max_steps=<steps>``,
-the default recipe) and evaluated on dev and on test (``evaluate.py eval.split=dev|test``); choices are made on
+the default recipe; ``--parallel N``: N side by side, one thread each) and evaluated on dev and on test, after
+all trainings and one student at a time, since each evaluation times its student beside the teacher. Each report
+is the one ``evaluate.py eval.split=dev|test`` writes (its command recorded), every student of a split scored
+against one teacher embedding; dev goes without the undistilled baselines and intervals. Choices are made on
 dev, test is reported once. A student ``bench/proxy_fidelity.py`` already distilled with the same command (its
-reference: the defaults, seed 0, the same steps; ``--reuse``) is taken from there instead of distilled again. Every stage is skipped when its output exists, so a killed run resumes. Prints a
-table per budget: the student, its speed-up (the evaluation's own timing), dev and test macro retention (test
-with its 95% interval) and out-of-domain retention; writes ``handpicked.json``.
+reference: the defaults, seed 0, the same steps; ``--reuse``) is taken from there instead of distilled again.
+Every stage is skipped when its output exists, so a killed run resumes. Prints a table per budget: the student,
+its speed-up (the test evaluation's own timing), dev and test macro retention (test with its 95% interval) and
+out-of-domain retention; writes ``handpicked.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +50,7 @@ from proxy_fidelity import ROOT, compose
 
 STUDENTS = ("search", "truncated", "narrow", "teacher_shaped")
 EVAL_TASKS = "eval.tasks=[retrieval,langid,ood_retrieval]"
+DEV_ONLY = ["eval.baselines=[]", "eval.bootstrap=0"]  # dev ranks the students; test carries the intervals
 
 
 def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
@@ -105,7 +112,8 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=ROOT / "bench" / "strategies_run" / "table.sqlite")
     parser.add_argument("--reuse", type=Path, default=ROOT / "bench" / "fidelity_run" / "ref",
                         help="bench/proxy_fidelity.py's references: a student distilled there alike is reused")
-    parser.add_argument("--stage", choices=["all", "pick", "train", "report"], default="all")
+    parser.add_argument("--parallel", type=int, default=1, help="trainings at a time (evaluations run alone)")
+    parser.add_argument("--stage", choices=["all", "pick", "train", "evaluate", "report"], default="all")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -118,23 +126,54 @@ def main() -> None:
                 picks_file.write_text(json.dumps(picks, indent=2))
     archs = {a["arch_id"]: a for b in args.budgets for a in picks.get(b, {}).values()}
     if args.stage in ("all", "train"):
-        from kdnas.models.arch import FIELDS, ArchSpec
-
-        for a in archs.values():
-            arch_file = out / "archs" / f"{a['name']}.yaml"
-            if not arch_file.is_file():
-                ArchSpec.from_dict({k: a[k] for k in FIELDS}).to_yaml(arch_file)
-            train_dir = reused(args, a["arch_id"]) or out / f"train_{a['name']}"
-            if not (train_dir / "summary.json").is_file():
-                run([sys.executable, "train.py", f"arch_file={arch_file}", f"seed={args.seed}",
-                     f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}", "logger=csv",
-                     f"hydra.run.dir={train_dir}"], out / f"train_{a['name']}.log")
-            for split in ("dev", "test"):
-                eval_dir = out / f"eval_{split}_{a['name']}"
-                if not (eval_dir / "report.json").is_file():
-                    run([sys.executable, "evaluate.py", f"student={train_dir / 'student'}", f"eval.split={split}",
-                         EVAL_TASKS, f"hydra.run.dir={eval_dir}"], out / f"eval_{split}_{a['name']}.log")
+        train_all(args, out, list(archs.values()))
+    if args.stage in ("all", "evaluate"):
+        evaluate_all(out, archs, train_all(args, out, list(archs.values())))
     report(out, args, picks)
+
+
+def train_all(args: argparse.Namespace, out: Path, archs: list[dict[str, Any]]) -> list[Path]:
+    """Distil every student (``--parallel`` at a time, one thread each when more than one); their run folders."""
+    from kdnas.models.arch import FIELDS, ArchSpec
+
+    def train(a: dict[str, Any]) -> Path:
+        arch_file = out / "archs" / f"{a['name']}.yaml"
+        if not arch_file.is_file():
+            ArchSpec.from_dict({k: a[k] for k in FIELDS}).to_yaml(arch_file)
+        train_dir = reused(args, a["arch_id"]) or out / f"train_{a['name']}"
+        if not (train_dir / "summary.json").is_file():
+            run([sys.executable, "train.py", f"arch_file={arch_file}", f"seed={args.seed}",
+                 f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}", "logger=csv",
+                 f"hydra.run.dir={train_dir}"], out / f"train_{a['name']}.log",
+                threads=1 if args.parallel > 1 else None)
+        return train_dir
+
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        return list(pool.map(train, archs))
+
+
+def evaluate_all(out: Path, archs: dict[str, dict[str, Any]], train_dirs: list[Path]) -> None:
+    """Every student on dev (retention only) then on test (with the undistilled baselines and intervals), each
+    split in one process with one teacher embedding (:func:`kdnas.pipelines.evaluate.evaluate_with`); the report
+    is the one ``evaluate.py`` with the recorded command would write."""
+    import torch
+
+    from kdnas.pipelines.evaluate import comparison_from_config, evaluate_with
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for split, extra in (("dev", DEV_ONLY), ("test", [])):
+        todo = [(a, train_dir / "student") for a, train_dir in zip(archs.values(), train_dirs, strict=True)
+                if not (out / f"eval_{split}_{a['name']}" / "report.json").is_file()]
+        if not todo:
+            continue
+        overrides = [f"eval.split={split}", EVAL_TASKS, *extra]
+        cfg = compose(overrides, config_name="evaluate")
+        torch.manual_seed(int(cfg.seed))
+        comparison = comparison_from_config(cfg)
+        for a, student in todo:
+            print(f"evaluating {a['name']} on {split}", flush=True)
+            evaluate_with(comparison, student, out / f"eval_{split}_{a['name']}",
+                          command=["evaluate.py", f"student={student}", *overrides])
 
 
 def reused(args: argparse.Namespace, arch_id: str) -> Path | None:
@@ -156,27 +195,35 @@ def cell(fig: dict[str, dict[str, float | None]], split: str, key: str) -> str:
 
 
 def report(out: Path, args: argparse.Namespace, picks: dict[str, dict[str, Any]]) -> None:
+    """One table per budget (see the module docstring); a student "meets" the budget when both evaluations timed
+    it at least the budget's speed-up (no margin: the margin is the search's)."""
     results: dict[str, Any] = {"steps": args.steps, "seed": args.seed, "budgets": {}}
     for b in args.budgets:
         rows = {}
-        print(f"\n{b}\n\n| student | architecture | speed-up | dev retention | test retention [95%] | test OOD |")
-        print("|---|---|---:|---:|---:|---:|")
+        needed = float(compose([f"latency_budget={b}"]).latency_budget.speedup)
+        print(f"\n{b} (>= {needed:g}x)\n\n| student | architecture | speed-up dev / test | meets | dev retention | "
+              "test retention [95%] | test OOD | test gain over untrained |")
+        print("|---|---|---:|---|---:|---:|---:|---:|")
         for who in STUDENTS:
             if (a := picks.get(b, {}).get(who)) is None:
-                print(f"| {who} | none meets the budget | | | | |")
+                print(f"| {who} | none meets the budget | | | | | | |")
                 continue
             reports = {s: out / f"eval_{s}_{a['name']}" / "report.json" for s in ("dev", "test")}
             done = {s: json.loads(p.read_text()) for s, p in reports.items() if p.is_file()}
             fig = {s: figures(r) for s, r in done.items()}
             interval = (done.get("test", {}).get("intervals", {}).get("retention") or {}).get("macro")
-            rows[who] = {"arch": a, **{f"{s}_figures": f for s, f in fig.items()}, "test_interval": interval}
+            speeds = [v for f in fig.values() if (v := f.get("speedup_128")) is not None]
+            meets = bool(speeds) and min(speeds) >= needed
+            rows[who] = {"arch": a, **{f"{s}_figures": f for s, f in fig.items()}, "test_interval": interval,
+                         "meets": meets if speeds else None}
 
             ci = f" [{interval[0]:.3f}, {interval[1]:.3f}]" if isinstance(interval, list | tuple) else ""
-            print(f"| {who} | {a['name']} | {cell(fig, 'test', 'speedup_128')} | {cell(fig, 'dev', 'retention_macro')} | "
-                  f"{cell(fig, 'test', 'retention_macro')}{ci} | {cell(fig, 'test', 'retention_ood')} |")
+            timed = " / ".join(f"{cell(fig, s, 'speedup_128')}x" for s in ("dev", "test"))
+            print(f"| {who} | {a['name']} | {timed} | {('yes' if meets else 'no') if speeds else '–'} | "
+                  f"{cell(fig, 'dev', 'retention_macro')} | {cell(fig, 'test', 'retention_macro')}{ci} | "
+                  f"{cell(fig, 'test', 'retention_ood')} | {cell(fig, 'test', 'gain_untrained')} |")
         results["budgets"][b] = rows
     (out / "handpicked.json").write_text(json.dumps(results, indent=2, default=str))
-
 
 if __name__ == "__main__":
     main()
