@@ -1,7 +1,7 @@
 """Benchmark: does a cheap proxy rank architectures the way long distillation does? (issue 11)
 
     .venv/bin/python bench/proxy_fidelity.py [--out bench/fidelity_run] [--archs 16] [--ref-steps 300]
-        [--proxy-steps 10 20 40 80 160] [--recipes single pairs] [--lr 5e-4 2e-3] [--parallel 1]
+        [--proxy-steps 10 20 40 80 160] [--recipes single pairs last paper] [--lr 5e-4 2e-3] [--parallel 1]
         [--only-training-free | --only-proxies] [--stop-after N] [--report] [--tiny]
 
 1. Architectures (``archs.json``, one YAML each under ``archs/``), chosen deterministically from the search
@@ -22,7 +22,8 @@
    uses). Recipes: ``single`` = the search's default (single texts, 32 a batch, the default distillation:
    hidden-state + sentence-relation losses; the cross-lingual loss needs pairs), ``paper`` = single texts with the
    paper's hidden-state loss alone (``distill=paper``), ``pairs`` = the final recipe's batches
-   (``search.proxy_paired=true``: 32 translation pairs, every default loss). One process per proxy, its store
+   (``search.proxy_paired=true``: 32 translation pairs, every default loss), ``last`` = single texts with every
+   student layer matched to the teacher's last ones (``distill.mapping=last``). One process per proxy, its store
    ``<out>/proxy/<proxy>/search.sqlite`` beside the shared ``<out>/proxy_store.sqlite``.
    Training-free baselines: non-embedding parameters (LiteTransformerSearch) and encoder FLOPs
    (:func:`kdnas.deploy.latency_card.encoder_flops` at the budget's sequence length).
@@ -61,6 +62,8 @@ RECIPES: dict[str, list[str]] = {
     "single": [],  # the proxy split's single texts, the configured distillation (no pairs: no cross-lingual loss)
     "paper": ["distill=paper"],  # single texts, the paper's hidden-state loss alone
     "pairs": ["search.proxy_paired=true"],  # the final recipe's batches: translation pairs, every default loss
+    # single texts, each student layer matched to the teacher's last ones only (the layers retention reads nearest)
+    "last": ["distill.mapping=last"],
 }
 TEACHER_SPEEDUPS = (2.0, 3.0, 5.0, 7.0, 10.0)
 TINY = ["experiment=tiny"]
