@@ -346,8 +346,14 @@ def report(out: Path, archs: list[dict[str, Any]], info: dict[str, Any], free: d
         print(f"| {p['name']} | {c['n']} | {fmt(c, 'spearman')} | {fmt(c, 'kendall')} | "
               f"{fmt(p['vs_ref_val_loss'], 'spearman')} | {fmt(p['vs_dev_retention_not_teacher_shaped'], 'spearman')} "
               f"| {p['cost_s']:.1f} |")
+    finished = [i for i in ref if math.isfinite(ref[i]["val_loss"])]
+    own = correlation([-ref[i]["val_loss"] for i in finished], [ref[i]["retention_macro"] for i in finished], args.bootstrap,
+                      args.seed)
+    print(f"\nthe references' own validation loss against their dev retention: Spearman {fmt(own, 'spearman')} "
+          f"({own['n']} references)")
     (out / "fidelity.json").write_text(json.dumps({
         "info": info, "archs": archs, "ref_steps": ref_steps, "reference": ref, "proxies": proxies,
+        "reference_loss_vs_retention": own,
         "reference_quality": "dev macro retention (evaluate.py eval.split=dev, retrieval + langid)",
         "proxy_score": "minus the final validation hidden-state loss (larger is better)",
     }, indent=2))
