@@ -57,10 +57,9 @@ def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
     """The four students of one budget (see the module docstring), as arch dicts."""
     import hydra
 
-    from kdnas.latency.measure import measure_latency, measure_pair, pair_spread, steadiest
+    from kdnas.latency.measure import measure_latency
     from kdnas.models.arch import ArchSpec
-    from kdnas.models.student import build_student
-    from kdnas.nas.seeds import teacher_shaped_seeds
+    from kdnas.nas.seeds import teacher_shaped_seeds, untrained_ms
 
     cfg = compose([f"latency_budget={budget_name}"])
     teacher = hydra.utils.instantiate(cfg.teacher)
@@ -70,13 +69,12 @@ def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
     needed = budget.speedup * (1 + budget.margin)
     t = teacher.model.config
     timed: dict[str, float] = {}
+    # the seeds' own timing (untrained, beside the teacher, re-timed by the search's rule), on a 1 ms teacher
+    relative_ms = untrained_ms(teacher.model, budget, 1.0, cfg.search.retime_cv, cfg.search.retimes)
 
     def speedup(arch: ArchSpec) -> float:
         if arch.arch_id not in timed:
-            student = build_student(arch, teacher.model, init="random")
-            pair, _ = steadiest(lambda: measure_pair(student, teacher.model, budget.profile), pair_spread,
-                                cfg.search.retime_cv, cfg.search.retimes)
-            timed[arch.arch_id] = pair.speedup
+            timed[arch.arch_id] = 1.0 / relative_ms(arch)
         return timed[arch.arch_id]
 
     def first_fit(archs: list[ArchSpec]) -> ArchSpec | None:
@@ -125,45 +123,49 @@ def main() -> None:
                 picks[b] = pick(b, out, args.table.resolve())
                 picks_file.write_text(json.dumps(picks, indent=2))
     archs = {a["arch_id"]: a for b in args.budgets for a in picks.get(b, {}).values()}
+    train_dirs = {i: reused(args, i) or out / f"train_{a['name']}" for i, a in archs.items()}
     if args.stage in ("all", "train"):
-        train_all(args, out, list(archs.values()))
+        train_all(args, out, archs, train_dirs)
     if args.stage in ("all", "evaluate"):
-        evaluate_all(out, archs, train_all(args, out, list(archs.values())))
+        evaluate_all(out, archs, train_dirs)
     report(out, args, picks)
 
 
-def train_all(args: argparse.Namespace, out: Path, archs: list[dict[str, Any]]) -> list[Path]:
-    """Distil every student (``--parallel`` at a time, one thread each when more than one); their run folders."""
+def train_all(args: argparse.Namespace, out: Path, archs: dict[str, dict[str, Any]],
+              train_dirs: dict[str, Path]) -> None:
+    """Distil every student not yet distilled into its ``train_dirs`` folder (``--parallel`` at a time, one
+    thread each when more than one)."""
     from kdnas.models.arch import FIELDS, ArchSpec
 
-    def train(a: dict[str, Any]) -> Path:
+    def train(a: dict[str, Any]) -> None:
         arch_file = out / "archs" / f"{a['name']}.yaml"
         if not arch_file.is_file():
             ArchSpec.from_dict({k: a[k] for k in FIELDS}).to_yaml(arch_file)
-        train_dir = reused(args, a["arch_id"]) or out / f"train_{a['name']}"
+        train_dir = train_dirs[a["arch_id"]]
         if not (train_dir / "summary.json").is_file():
             run([sys.executable, "train.py", f"arch_file={arch_file}", f"seed={args.seed}",
                  f"trainer.max_steps={args.steps}", f"trainer.val_check_interval={args.steps}", "logger=csv",
                  f"hydra.run.dir={train_dir}"], out / f"train_{a['name']}.log",
                 threads=1 if args.parallel > 1 else None)
-        return train_dir
 
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        return list(pool.map(train, archs))
+        list(pool.map(train, archs.values()))
 
 
-def evaluate_all(out: Path, archs: dict[str, dict[str, Any]], train_dirs: list[Path]) -> None:
+def evaluate_all(out: Path, archs: dict[str, dict[str, Any]], train_dirs: dict[str, Path]) -> None:
     """Every student on dev (retention only) then on test (with the undistilled baselines and intervals), each
-    split in one process with one teacher embedding (:func:`kdnas.pipelines.evaluate.evaluate_with`); the report
+    split in one process with one teacher embedding (:func:`kdnas.pipelines.evaluate.evaluate_student`); the report
     is the one ``evaluate.py`` with the recorded command would write."""
     import torch
 
-    from kdnas.pipelines.evaluate import comparison_from_config, evaluate_with
+    from kdnas.pipelines.evaluate import comparison_from_config, evaluate_student
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for split, extra in (("dev", DEV_ONLY), ("test", [])):
-        todo = [(a, train_dir / "student") for a, train_dir in zip(archs.values(), train_dirs, strict=True)
+        todo = [(a, train_dirs[i] / "student") for i, a in archs.items()
                 if not (out / f"eval_{split}_{a['name']}" / "report.json").is_file()]
+        if missing := [a["name"] for a, student in todo if not student.is_dir()]:
+            sys.exit(f"not distilled yet: {', '.join(missing)}: run --stage train first")
         if not todo:
             continue
         overrides = [f"eval.split={split}", EVAL_TASKS, *extra]
@@ -172,8 +174,8 @@ def evaluate_all(out: Path, archs: dict[str, dict[str, Any]], train_dirs: list[P
         comparison = comparison_from_config(cfg)
         for a, student in todo:
             print(f"evaluating {a['name']} on {split}", flush=True)
-            evaluate_with(comparison, student, out / f"eval_{split}_{a['name']}",
-                          command=["evaluate.py", f"student={student}", *overrides])
+            evaluate_student(student, comparison, out / f"eval_{split}_{a['name']}",
+                             command=["evaluate.py", f"student={student}", *overrides])
 
 
 def reused(args: argparse.Namespace, arch_id: str) -> Path | None:

@@ -13,6 +13,7 @@ import torch
 
 from kdnas.data.corpus import Corpus, TranslationPair
 from kdnas.errors import ConfigError
+from kdnas.evaluate.compare import Comparison
 from kdnas.evaluate.embed import embed_texts
 from kdnas.evaluate.langid import plan_langid, score_langid
 from kdnas.evaluate.retrieval import plan_retrieval, precision_at_1, ranked_pairs
@@ -172,9 +173,8 @@ def test_the_teacher_as_its_own_student_has_retention_one(
     from kdnas.pipelines.evaluate import evaluate_student
 
     student_dir = teacher_as_student_dir(tiny_teacher, tmp_path)
-    report = evaluate_student(
-        student_dir, tiny_teacher, corpus, EvalSuite(**TINY_EVAL), tiny_budget, tmp_path, command=["evaluate.py"]  # type: ignore[arg-type]
-    )
+    comparison = Comparison(tiny_teacher, corpus, EvalSuite(**TINY_EVAL), tiny_budget)  # type: ignore[arg-type]
+    report = evaluate_student(student_dir, comparison, tmp_path, command=["evaluate.py"])
     assert report["retention"]["macro"] == 1.0
     assert report["retention"]["tasks"] == {"retrieval": 1.0, "langid": 1.0}
     assert all(v == 1.0 for per in report["retention"]["per_language"].values() for v in per.values())
@@ -205,7 +205,8 @@ def test_an_undistilled_student_gains_nothing_over_its_init_and_the_teacher_ever
     student_dir = tmp_path / "undistilled"
     undistilled.save_pretrained(student_dir)
     tiny_teacher.tokenizer.save_pretrained(student_dir)
-    report = evaluate_student(student_dir, tiny_teacher, corpus, suite, tiny_budget, tmp_path / "a", command=["x"])
+    report = evaluate_student(student_dir, Comparison(tiny_teacher, corpus, suite, tiny_budget), tmp_path / "a",
+                              command=["x"])
     base = report["baselines"]["teacher_init"]
     assert base["scores"]["tasks"] == report["scores"]["student"]["tasks"]  # it is its own init
     t_macro, b_macro = report["scores"]["teacher"]["macro"], base["scores"]["macro"]
@@ -216,8 +217,8 @@ def test_an_undistilled_student_gains_nothing_over_its_init_and_the_teacher_ever
     lo, hi = report["intervals"]["retention"]["macro"]
     assert lo <= report["retention"]["macro"] <= hi
 
-    teacher = evaluate_student(teacher_as_student_dir(tiny_teacher, tmp_path), tiny_teacher, corpus, suite,
-                               tiny_budget, tmp_path / "b", command=["x"])  # fmt: skip
+    teacher = evaluate_student(teacher_as_student_dir(tiny_teacher, tmp_path),
+                               Comparison(tiny_teacher, corpus, suite, tiny_budget), tmp_path / "b", command=["x"])
     gain = teacher["baselines"]["untrained"]["gain"]["macro"]
     assert gain == (1.0 if t_macro > teacher["baselines"]["untrained"]["scores"]["macro"] else None)
     assert teacher["intervals"]["gain"]["untrained"]["macro"] in ([1.0, 1.0], None)
@@ -235,10 +236,9 @@ def untimed(report: object) -> object:
 def test_one_comparison_serves_several_students_as_separate_runs_would(
     tiny_teacher, corpus: Corpus, tiny_budget: LatencyBudget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from kdnas.evaluate.compare import Comparison
     from kdnas.models.arch import ArchSpec
     from kdnas.models.student import build_student
-    from kdnas.pipelines.evaluate import evaluate_student, evaluate_with
+    from kdnas.pipelines.evaluate import evaluate_student
 
     suite = EvalSuite(**{**TINY_EVAL, "bootstrap": 50})  # type: ignore[arg-type]
     dirs = []
@@ -251,9 +251,10 @@ def test_one_comparison_serves_several_students_as_separate_runs_would(
     scored: list[str] = []
     score = comparison.score
     monkeypatch.setattr(comparison, "score", lambda label, *a, **k: scored.append(label) or score(label, *a, **k))
-    a, b, a_again = (evaluate_with(comparison, d, tmp_path / f"run{i}", command=["x"])
+    a, b, a_again = (evaluate_student(d, comparison, tmp_path / f"run{i}", command=["x"])
                      for i, d in enumerate([dirs[0], dirs[1], dirs[0]]))  # fmt: skip
-    alone = evaluate_student(dirs[0], tiny_teacher, corpus, suite, tiny_budget, tmp_path / "alone", command=["x"])
+    alone = evaluate_student(dirs[0], Comparison(tiny_teacher, corpus, suite, tiny_budget), tmp_path / "alone",
+                             command=["x"])
     assert scored.count("teacher") == 1
     assert scored.count("base:untrained") == 2  # once per architecture: the second visit reuses A's
     assert b["scores"]["student"] != a["scores"]["student"]
@@ -270,7 +271,8 @@ def test_onnx_evaluation_reports_both_runtimes(
 
     suite = EvalSuite(**{**{k: v for k, v in TINY_EVAL.items() if not k.startswith("langid")}, "tasks": ["retrieval"]})  # type: ignore[arg-type]
     student_dir = teacher_as_student_dir(tiny_teacher, tmp_path)
-    report = evaluate_student(student_dir, tiny_teacher, corpus, suite, tiny_budget, tmp_path, onnx=True, command=[])
+    report = evaluate_student(student_dir, Comparison(tiny_teacher, corpus, suite, tiny_budget), tmp_path, onnx=True,
+                              command=[])
     onnx = report["onnx"]
     assert onnx["export"]["fp32"]["passed"] and onnx["export"]["int8"]["passed"]
     assert (tmp_path / "onnx" / "model.onnx").is_file() and (tmp_path / "onnx" / "model.int8.onnx").is_file()
@@ -297,7 +299,7 @@ def test_a_student_with_another_tokenizer_is_refused(tiny_teacher, corpus: Corpu
     pruned = tmp_path / "pruned"
     prune_vocabulary(teacher_as_student_dir(tiny_teacher, tmp_path), ["hello world"], pruned, verify_texts=0)
     with pytest.raises(ConfigError, match="tokenizer does not match the teacher's"):
-        evaluate_student(pruned, tiny_teacher, corpus, EvalSuite(**TINY_EVAL), tiny_budget, tmp_path)  # type: ignore[arg-type]
+        evaluate_student(pruned, Comparison(tiny_teacher, corpus, EvalSuite(**TINY_EVAL), tiny_budget), tmp_path)  # type: ignore[arg-type]
 
 
 def test_a_vocabulary_pruned_student_is_recognised(tiny_teacher, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

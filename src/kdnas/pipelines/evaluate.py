@@ -25,13 +25,11 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from kdnas.data.corpus import Corpus
 from kdnas.errors import ConfigError
-from kdnas.evaluate.compare import Comparison, LatencyTarget
+from kdnas.evaluate.compare import Comparison
 from kdnas.evaluate.report import write_report
 from kdnas.evaluate.student import TEACHER_KEYWORD, find_student_dir, load_student, teacher_as_student_dir
 from kdnas.evaluate.suite import EvalSuite
-from kdnas.models.teacher import Teacher
 from kdnas.pipelines.common import load_corpus, load_teacher, output_dir, resolve_latency_profile
 from kdnas.pipelines.evaluate_onnx import evaluate_onnx
 
@@ -53,16 +51,22 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     comparison = comparison_from_config(cfg)
     if student == TEACHER_KEYWORD:
         student_dir = teacher_as_student_dir(comparison.teacher, out)
-    return evaluate_with(comparison, student_dir, out, prune_vocab=bool(cfg.prune_vocab),
-                         prune_min_count=int(cfg.prune_min_count), onnx=bool(cfg.onnx))
+    return evaluate_student(student_dir, comparison, out, prune_vocab=bool(cfg.prune_vocab),
+                            prune_min_count=int(cfg.prune_min_count), onnx=bool(cfg.onnx))
+
+
+def comparison_from_config(cfg: DictConfig) -> Comparison:
+    """The teacher's side of ``evaluate.py``'s evaluation under ``cfg`` (its teacher, corpus, ``eval`` suite and
+    budget), to evaluate several students with :func:`evaluate_student`: the teacher is embedded once for all."""
+    suite: EvalSuite = hydra.utils.instantiate(cfg.eval, _convert_="all")
+    budget = hydra.utils.instantiate(cfg.latency_budget)
+    teacher, corpus = load_teacher(cfg), load_corpus(cfg)
+    return Comparison(teacher, corpus, suite, resolve_latency_profile(budget, teacher, corpus))
 
 
 def evaluate_student(
     student_dir: Path,
-    teacher: Teacher,
-    corpus: Corpus,
-    suite: EvalSuite,
-    budget: LatencyTarget,
+    comparison: Comparison,
     out_dir: Path,
     *,
     prune_vocab: bool = False,
@@ -70,12 +74,14 @@ def evaluate_student(
     onnx: bool = False,
     command: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the student in ``student_dir`` against ``teacher``; write ``report.json`` and ``report.md``.
+    """Evaluate the student in ``student_dir`` against ``comparison``'s teacher; write ``report.json`` and
+    ``report.md``. One ``comparison`` serves any number of students: the teacher is scored once.
 
     Args:
         student_dir: a ``save_pretrained`` directory (``train.py``'s ``student/``, or its run directory)
             or the teacher's own.
-        corpus, suite, budget: see :class:`~kdnas.evaluate.compare.Comparison`.
+        comparison: the teacher's side (:class:`~kdnas.evaluate.compare.Comparison`: teacher, corpus, suite,
+            budget), e.g. :func:`comparison_from_config`.
         out_dir: where the reports (and a pruned student, the ONNX files) are written.
         prune_vocab: also prune the student's vocabulary to the train split's and evaluate that student.
         prune_min_count: keep the ids used at least this often.
@@ -86,33 +92,8 @@ def evaluate_student(
         The report (also written to ``out_dir/report.json``).
 
     Raises:
-        ConfigError: not a model directory, a tokenizer that is not the teacher's, or a bad suite / budget.
+        ConfigError: not a model directory, or a tokenizer that is not the teacher's.
     """
-    comparison = Comparison(teacher, corpus, suite, budget)  # plans: a bad suite fails before any timing
-    return evaluate_with(comparison, student_dir, out_dir, prune_vocab=prune_vocab, prune_min_count=prune_min_count,
-                         onnx=onnx, command=command)
-
-
-def comparison_from_config(cfg: DictConfig) -> Comparison:
-    """The teacher's side of ``evaluate.py``'s evaluation under ``cfg`` (its teacher, corpus, ``eval`` suite and
-    budget), to evaluate several students with :func:`evaluate_with`: the teacher is embedded once for all."""
-    suite: EvalSuite = hydra.utils.instantiate(cfg.eval, _convert_="all")
-    budget = hydra.utils.instantiate(cfg.latency_budget)
-    teacher, corpus = load_teacher(cfg), load_corpus(cfg)
-    return Comparison(teacher, corpus, suite, resolve_latency_profile(budget, teacher, corpus))
-
-
-def evaluate_with(
-    comparison: Comparison,
-    student_dir: Path,
-    out_dir: Path,
-    *,
-    prune_vocab: bool = False,
-    prune_min_count: int = 1,
-    onnx: bool = False,
-    command: list[str] | None = None,
-) -> dict[str, Any]:
-    """:func:`evaluate_student` against an existing ``comparison`` (whose teacher scores are reused)."""
     started = time.time()
     student_dir = find_student_dir(student_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -102,13 +102,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "student_dir": str(student_dir),
     }
     if cfg.get("evaluate", False):
+        from kdnas.evaluate.compare import Comparison
         from kdnas.pipelines.evaluate import evaluate_student
 
-        report = evaluate_student(
-            student_dir, teacher, corpus, hydra.utils.instantiate(cfg.eval, _convert_="all"),
-            resolve_latency_profile(hydra.utils.instantiate(cfg.latency_budget, _convert_="all"), teacher, corpus), out,
-            prune_vocab=bool(cfg.get("prune_vocab", False)),
-        )
+        budget = resolve_latency_profile(hydra.utils.instantiate(cfg.latency_budget, _convert_="all"), teacher, corpus)
+        comparison = Comparison(teacher, corpus, hydra.utils.instantiate(cfg.eval, _convert_="all"), budget)
+        report = evaluate_student(student_dir, comparison, out, prune_vocab=bool(cfg.get("prune_vocab", False)))
         summary["report"] = str(out / "report.json")
         summary["retention_macro"] = report.get("retention", {}).get("macro")
     if cfg.get("deploy", False):
