@@ -64,6 +64,10 @@ RECIPES: dict[str, list[str]] = {
     "pairs": ["search.proxy_paired=true"],  # the final recipe's batches: translation pairs, every default loss
     # single texts, each student layer matched to the teacher's last ones only (the layers retention reads nearest)
     "last": ["distill.mapping=last"],
+    # single texts, the default distillation, scored on the pooled last layer's sentence-relation loss
+    "relation": ["search.proxy_objective=relation"],
+    # single texts, scored on the training objective: hidden-state loss + relation_weight x relation loss
+    "total": ["search.proxy_objective=total"],
 }
 TEACHER_SPEEDUPS = (2.0, 3.0, 5.0, 7.0, 10.0)
 TINY = ["experiment=tiny"]

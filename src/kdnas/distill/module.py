@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
+from torchmetrics import MeanMetric
 from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 
 from kdnas.distill.attention import attention_relation_kl, capture_qkv
@@ -114,6 +115,9 @@ class DistillationModule(L.LightningModule):
         n_targets = sum(len(t) for _, t in self.layer_map.pairs)
         self.val_metrics = nn.ModuleList(NormalisedMSE(teacher_hidden_size) for _ in range(n_targets))
         self.test_metrics = nn.ModuleList(NormalisedMSE(teacher_hidden_size) for _ in range(n_targets))
+        # the sentence-relation loss of each validation / test batch, averaged over sentences: scored whatever
+        # relation_weight is (a search may rank by it: search.proxy_objective)
+        self.val_relation, self.test_relation = MeanMetric(), MeanMetric()
 
     @property
     def teacher(self) -> PreTrainedModel | None:
@@ -164,14 +168,16 @@ class DistillationModule(L.LightningModule):
             for j, t_layer in enumerate(t_layers):
                 yield projected[..., j * h_t : (j + 1) * h_t], teacher_states[t_layer].to(projected.dtype)
 
-    def pairs(self, batch: Batch) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        yield from self.projected_pairs(*self.states(batch))
+    @property
+    def top_layer(self) -> int:
+        """The teacher layer the last student layer learns (hidden-state numbering)."""
+        return self.layer_map.pairs[-1][1][-1]
 
     def losses(self, batch: Batch) -> dict[str, torch.Tensor]:
         """``hidden`` (the normalised hidden-state loss); ``relation``, ``crosslingual`` (paired batches)
         and ``attention`` (live teacher) when weighted; and their weighted ``total``."""
         mask = batch["attention_mask"]
-        top = self.layer_map.pairs[-1][1][-1]  # the teacher layer the last student layer learns
+        top = self.top_layer
         attention = self.hparams["attention_weight"] > 0 and "teacher_hidden" not in batch
         with ExitStack() as stack:
             if attention:  # hooks keep the Q/K/V projections of both forwards (hidden-state numbering is 1-based)
@@ -184,10 +190,7 @@ class DistillationModule(L.LightningModule):
         out = {"hidden": hidden, "total": hidden}
         weight = self.hparams["relation_weight"]
         if weight > 0:
-            out["relation"] = sentence_relation_kl(
-                student_states[-1], teacher_states[top].to(student_states[-1].dtype), mask,
-                self.hparams["relation_temperature"],
-            )
+            out["relation"] = self._relation(student_states, teacher_states, mask)
             out["total"] = out["total"] + weight * out["relation"]
         weight = self.hparams["crosslingual_weight"]
         if weight > 0 and "n_pairs" in batch:
@@ -218,27 +221,44 @@ class DistillationModule(L.LightningModule):
                     self.log(f"train/{name}_loss", losses[name], batch_size=size)
         return loss
 
-    def _update(self, metrics: nn.ModuleList, batch: Batch) -> None:
-        for metric, (pred, target) in zip(_metrics(metrics), self.pairs(batch), strict=True):
-            metric.update(pred, target, batch["attention_mask"])
+    def _update(self, metrics: nn.ModuleList, relation: MeanMetric, batch: Batch) -> None:
+        student_states, teacher_states = self.states(batch)
+        mask = batch["attention_mask"]
+        pairs = self.projected_pairs(student_states, teacher_states)
+        for metric, (pred, target) in zip(_metrics(metrics), pairs, strict=True):
+            metric.update(pred, target, mask)
+        relation.update(self._relation(student_states, teacher_states, mask), weight=mask.shape[0])
+
+    def _relation(self, student_states: Sequence[torch.Tensor], teacher_states: TeacherStates,
+                  mask: torch.Tensor) -> torch.Tensor:
+        """The sentence-relation loss between the student's last layer and the teacher layer it learns."""
+        return sentence_relation_kl(student_states[-1], teacher_states[self.top_layer].to(student_states[-1].dtype), mask,
+                                    self.hparams["relation_temperature"])
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._update(self.val_metrics, batch)
+        self._update(self.val_metrics, self.val_relation, batch)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._update(self.test_metrics, batch)
+        self._update(self.test_metrics, self.test_relation, batch)
 
-    def _log_epoch(self, metrics: nn.ModuleList, name: str) -> None:
-        value = torch.stack([m.compute() for m in _metrics(metrics)]).mean()
-        self.log(name, value, prog_bar=True, sync_dist=False)
+    def _log_epoch(self, metrics: nn.ModuleList, relation: MeanMetric, stage: str) -> None:
+        """``<stage>/loss``: the hidden-state loss, each mapped layer's over the whole split, averaged over layers;
+        ``<stage>/relation_loss``: the sentence-relation loss; ``<stage>/total_loss``: the first plus
+        ``relation_weight`` times the second (the single-text training objective)."""
+        hidden = torch.stack([m.compute() for m in _metrics(metrics)]).mean()
+        related = relation.compute().to(hidden.dtype)
+        self.log(f"{stage}/loss", hidden, prog_bar=True, sync_dist=False)
+        self.log(f"{stage}/relation_loss", related, sync_dist=False)
+        self.log(f"{stage}/total_loss", hidden + self.hparams["relation_weight"] * related, sync_dist=False)
         for m in _metrics(metrics):
             m.reset()
+        relation.reset()
 
     def on_validation_epoch_end(self) -> None:
-        self._log_epoch(self.val_metrics, "val/loss")
+        self._log_epoch(self.val_metrics, self.val_relation, "val")
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch(self.test_metrics, "test/loss")
+        self._log_epoch(self.test_metrics, self.test_relation, "test")
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         decay: list[nn.Parameter] = []

@@ -55,6 +55,8 @@ class ProxyEvaluator:
             it on its own teacher's scale.
         retime_cv, retimes: an unsteady timing is repeated (:class:`~kdnas.latency.callback.LatencyCallback`'s
             ``max_cv`` and ``retimes``).
+        objective: the validation metric the measurement's ``loss`` is (``val/loss``: the hidden-state loss;
+            ``val/relation_loss``, ``val/total_loss``: see :class:`DistillationModule`).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class ProxyEvaluator:
         reference: torch.nn.Module | None = None,
         retime_cv: float | None = None,
         retimes: int = 2,
+        objective: str = "val/loss",
     ) -> None:
         self.build_student = build_student
         self.reference = reference
@@ -77,6 +80,7 @@ class ProxyEvaluator:
         self.make_trainer = make_trainer
         self.teacher_ms = teacher_ms
         self.retime_cv, self.retimes = retime_cv, retimes
+        self.objective = objective
 
     def __call__(self, arch: ArchSpec, seed: int = 0) -> Measurement:
         started = time.time()
@@ -110,7 +114,7 @@ class ProxyEvaluator:
         )
         trainer.fit(module, datamodule=self.datamodule)
         val = trainer.validate(module, datamodule=self.datamodule, verbose=False)
-        loss = float(val[0]["val/loss"]) if val else float("nan")
+        loss = float(val[0][self.objective]) if val else float("nan")
         if not torch.isfinite(torch.tensor(loss)):
             raise FloatingPointError(f"non-finite proxy validation loss ({loss})")
         result = latency.result

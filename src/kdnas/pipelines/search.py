@@ -54,7 +54,7 @@ from kdnas.pipelines.common import (
     output_dir,
     resolve_latency_profile,
 )
-from kdnas.pipelines.schemas.search import check_search_settings
+from kdnas.pipelines.schemas.search import PROXY_OBJECTIVES, check_search_settings
 from kdnas.utils.distributed import global_rank, is_global_zero
 from kdnas.utils.io import write_json
 from kdnas.utils.paths import cache_root
@@ -103,6 +103,8 @@ def setting(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, budget: La
     }
     if cfg.search.proxy_paired:
         parts["proxy_pairs"] = pairs_fingerprint(dm.corpus, dm.split_names["train"])
+    if cfg.search.proxy_objective != "hidden":  # the hidden-state loss keeps the key it always had
+        parts["objective"] = cfg.search.proxy_objective
     return setting_key(parts)
 
 
@@ -143,6 +145,7 @@ def proxy_evaluator(cfg: DictConfig, teacher: Teacher, dm: DistillDataModule, bu
         reference=teacher.model if cfg.search.paired_latency else None,
         retime_cv=cfg.search.retime_cv,
         retimes=cfg.search.retimes,
+        objective=PROXY_OBJECTIVES[cfg.search.proxy_objective],
     )
 
 

@@ -29,6 +29,9 @@ class SearchSettings:
     # distil each candidate on the proxy split's translation pairs with the final recipe's cross-lingual loss
     # (both sides' teacher states from the cache; batch_size counts pairs) instead of on its single texts
     proxy_paired: bool = False
+    # the proxy's validation metric that is the candidate's loss: hidden (the hidden-state loss), relation (the
+    # sentence-relation loss of the pooled last layer) or total (the first plus distill.relation_weight x the second)
+    proxy_objective: str = "hidden"
     # the first episode starts with up to this many architectures of the teacher's width, heads and
     # activation that meet the budget, deepest first; 0 = the controller's alone
     teacher_shaped_seeds: int = 2
@@ -59,6 +62,9 @@ MINIMUMS = {"episodes": 0, "candidates_per_episode": 1, "pool_size": 1, "proxy_s
             "size_seeds": 0,
             "retimes": 0}
 
+#: each ``search.proxy_objective``'s validation metric (:class:`kdnas.distill.module.DistillationModule`)
+PROXY_OBJECTIVES = {"hidden": "val/loss", "relation": "val/relation_loss", "total": "val/total_loss"}
+
 
 def check_search_settings(settings: Any) -> None:
     """Ranges the types cannot express (``settings``: the composed ``search`` node). Raises :class:`ConfigError`
@@ -70,6 +76,9 @@ def check_search_settings(settings: Any) -> None:
     if settings.retime_cv is not None and settings.retime_cv <= 0:
         raise ConfigError(f"search.retime_cv={settings.retime_cv!r}: must be a positive coefficient of variation "
                           "(0.25: re-time a reading whose spread is a quarter of its mean), or null for never")
+    if settings.proxy_objective not in PROXY_OBJECTIVES:
+        raise ConfigError(f"search.proxy_objective={settings.proxy_objective!r} is not one of "
+                          f"{list(PROXY_OBJECTIVES)}")
     if settings.lease_seconds <= 0:
         raise ConfigError(f"search.lease_seconds={settings.lease_seconds!r}: must be a positive number of seconds")
 
