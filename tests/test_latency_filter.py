@@ -107,6 +107,16 @@ def test_the_teacher_anchors_the_fit_when_the_first_students_are_alike_in_size()
     assert size(anchored) > 3 * size(plain)  # unanchored, the top-up takes the first four of the grid: the smallest
 
 
+def test_anchoring_an_architecture_again_replaces_its_latency() -> None:
+    teacher = ArchSpec(12, 384, 12, 1536, "gelu")
+    ctrl = RandomController(ME5, seed=0)
+    ctrl.anchor_latency(teacher, 7.70)
+    ctrl.anchor_latency(ArchSpec(1, 128, 2, 256, "relu"), 0.05)
+    ctrl.anchor_latency(teacher, 5.0)  # a second search's teacher timing, on the same controller
+    assert [(a.short_name, t) for a, t in ctrl.latency_anchors] == [("L1-H128-A2-F256-relu", 0.05),
+                                                                    ("L12-H384-A12-F1536-gelu", 5.0)]
+
+
 def test_a_negative_filter_names_its_key() -> None:
     with pytest.raises(ConfigError, match=r"controller\.latency_filter"):
         RandomController(ME5, latency_filter=-0.1)

@@ -241,7 +241,10 @@ class Controller(ABC):
     def anchor_latency(self, arch: ArchSpec, latency: float) -> None:
         """A latency known without a distillation, fitted with every told one: the search's teacher, timed
         beside every candidate (its multiple of the target is the budget's speed-up). Without it the first
-        episode's students, alike in size, fix no slope: the fit is a constant and the filter keeps none."""
+        episode's students, alike in size, fix no slope: the fit is a constant and the filter keeps none. Anchoring
+        an architecture again replaces its earlier latency (a controller reused by a second search holds its
+        teacher once)."""
+        self.latency_anchors = [(a, t) for a, t in self.latency_anchors if a.arch_id != arch.arch_id]
         self.latency_anchors.append((arch, float(latency)))
         self._fit_latency()
 

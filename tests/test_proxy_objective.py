@@ -1,0 +1,89 @@
+"""``search.proxy_objective``: the validation metric that is a candidate's proxy loss. Validation scores the
+sentence-relation loss whatever its training weight; each objective is its own store setting, the hidden-state
+loss keeping the key it always had."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+
+from kdnas.data.corpus import SPLITS, Corpus, CorpusSplit
+from kdnas.data.datamodule import DistillDataModule
+from kdnas.distill.losses import sentence_relation_kl
+from kdnas.distill.module import DistillationModule
+from kdnas.errors import ConfigError
+from kdnas.models.arch import ArchSpec
+from kdnas.models.student import build_student
+from kdnas.pipelines.schemas.search import check_search_settings
+from tests.conftest import compose_config, distinct_words
+
+TEXTS = [distinct_words(i) for i in range(10)]
+
+
+def validate(module: DistillationModule, dm: DistillDataModule) -> dict[str, float]:
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    return {k: float(v) for k, v in trainer.validate(module, datamodule=dm, verbose=False)[0].items()}
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_validation_scores_the_relation_loss_whatever_its_weight(tiny_teacher, weight: float) -> None:  # type: ignore[no-untyped-def]
+    dm = DistillDataModule(Corpus("toy", {s: CorpusSplit(TEXTS) for s in SPLITS}), tiny_teacher.tokenizer, batch_size=4)
+    torch.manual_seed(0)
+    student = build_student(ArchSpec(2, 32, 2, 64, "gelu"), tiny_teacher.model)
+    module = DistillationModule(student, tiny_teacher.model, tiny_teacher.num_layers, tiny_teacher.hidden_size,
+                                relation_weight=weight)
+    scores = validate(module, dm)
+    # by hand: each validation batch's relation loss, weighted by its sentences (10 texts: batches of 4, 4, 2)
+    dm.setup("validate")
+    total, n = 0.0, 0
+    with torch.no_grad():
+        for batch in dm.val_dataloader():
+            s, t = module.states(batch)
+            kl = sentence_relation_kl(s[-1], t[module.top_layer], batch["attention_mask"])
+            total, n = total + kl.item() * len(batch["input_ids"]), n + len(batch["input_ids"])
+    assert n == len(TEXTS)
+    assert scores["val/relation_loss"] == pytest.approx(total / n, rel=1e-4) and scores["val/relation_loss"] > 0
+    assert scores["val/total_loss"] == pytest.approx(scores["val/loss"] + weight * scores["val/relation_loss"], rel=1e-5)
+
+
+def test_an_unknown_objective_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    cfg: Any = compose_config("search", ["experiment=tiny", "search.proxy_objective=retrieval"], tmp_path)
+    with pytest.raises(ConfigError, match=r"search\.proxy_objective='retrieval' is not one of \['hidden', 'relation'"):
+        check_search_settings(cfg.search)
+
+
+@pytest.mark.slow
+def test_each_objective_is_the_candidates_loss_and_its_own_setting(tmp_path: Path) -> None:
+    from kdnas.pipelines.search import measure_architectures
+
+    arch = ArchSpec(1, 64, 2, 128, "gelu")
+    losses, settings = {}, {}
+    for objective in ("hidden", "relation", "total"):
+        cfg: Any = compose_config("search", [
+            "experiment=tiny", "logger=none", "search.shared_store=null", "search.paired_latency=false",
+            f"search.proxy_objective={objective}", f"paths.cache_dir={tmp_path / 'cache'}", "data.corpus.cache_dir=null",
+        ], tmp_path / objective)
+        (m,) = measure_architectures(cfg, [arch], tmp_path / objective)
+        assert m.ok, m.reason
+        losses[objective] = m.loss
+        settings[objective] = _setting(tmp_path / objective)
+    # the same seeded distillation, scored three ways: total = hidden + relation_weight x relation
+    weight = float(cfg.distill.relation_weight)
+    assert weight > 0 and losses["relation"] != pytest.approx(losses["hidden"])
+    assert losses["total"] == pytest.approx(losses["hidden"] + weight * losses["relation"], rel=1e-4)
+    assert len(set(settings.values())) == 3
+
+
+def _setting(run_dir: Path) -> str:
+    """The store setting of the one measurement a run's store holds."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{run_dir / 'search.sqlite'}")
+    with engine.connect() as conn:
+        (setting,) = conn.execute(text("SELECT DISTINCT setting FROM measurements")).scalars().all()
+    engine.dispose()
+    return str(setting)
