@@ -1,7 +1,7 @@
 """Benchmark: does a cheap proxy rank architectures the way long distillation does? (issue 11)
 
     .venv/bin/python bench/proxy_fidelity.py [--out bench/fidelity_run] [--archs 16] [--ref-steps 300]
-        [--proxy-steps 10 20 40 80 160] [--recipes single pairs last paper] [--lr 5e-4 2e-3] [--parallel 1]
+        [--proxy-steps 10 20 40 80 160] [--recipes single pairs last relation total cka knn paper] [--lr 5e-4 2e-3] [--parallel 1]
         [--only-training-free | --only-proxies] [--stop-after N] [--report] [--tiny]
 
 1. Architectures (``archs.json``, one YAML each under ``archs/``), chosen deterministically from the search
@@ -23,7 +23,11 @@
    hidden-state + sentence-relation losses; the cross-lingual loss needs pairs), ``paper`` = single texts with the
    paper's hidden-state loss alone (``distill=paper``), ``pairs`` = the final recipe's batches
    (``search.proxy_paired=true``: 32 translation pairs, every default loss), ``last`` = single texts with every
-   student layer matched to the teacher's last ones (``distill.mapping=last``). One process per proxy, its store
+   student layer matched to the teacher's last ones (``distill.mapping=last``), ``relation`` / ``total`` = the
+   default's distillation scored on the sentence-relation loss of the pooled last layer / on hidden-state loss plus
+   ``distill.relation_weight`` x that, ``cka`` / ``knn`` = scored on the whole proxy-validation split's pooled
+   last layers: 1 - linear CKA with the teacher's / 1 - their shared 10 nearest neighbours
+   (``search.proxy_objective``). One process per proxy, its store
    ``<out>/proxy/<proxy>/search.sqlite`` beside the shared ``<out>/proxy_store.sqlite``.
    Training-free baselines: non-embedding parameters (LiteTransformerSearch) and encoder FLOPs
    (:func:`kdnas.deploy.latency_card.encoder_flops` at the budget's sequence length).
@@ -68,6 +72,10 @@ RECIPES: dict[str, list[str]] = {
     "relation": ["search.proxy_objective=relation"],
     # single texts, scored on the training objective: hidden-state loss + relation_weight x relation loss
     "total": ["search.proxy_objective=total"],
+    # single texts, scored on the whole proxy-validation split's pooled last layers: 1 - linear CKA with the
+    # teacher's; 1 - the shared fraction of each sentence's 10 nearest neighbours
+    "cka": ["search.proxy_objective=cka"],
+    "knn": ["search.proxy_objective=knn"],
 }
 TEACHER_SPEEDUPS = (2.0, 3.0, 5.0, 7.0, 10.0)
 TINY = ["experiment=tiny"]

@@ -134,3 +134,31 @@ def crosslingual_relation_kl(
         )
 
     return 0.5 * (kl(s_cross, t_cross) + kl(s_cross.T, t_cross.T))
+
+
+def linear_cka(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Linear centred kernel alignment (Kornblith et al., 2019) between ``(N, D_x)`` and ``(N, D_y)`` embeddings of
+    the same ``N`` sentences: 1 when one is a rotation and scaling of the other, 0 when unrelated. Basis-free, so
+    widths may differ; it weighs the directions the embeddings vary most along."""
+    x = (x.double() - x.double().mean(0))
+    y = (y.double() - y.double().mean(0))
+    cross = torch.linalg.matrix_norm(x.T @ y) ** 2
+    return (cross / (torch.linalg.matrix_norm(x.T @ x) * torch.linalg.matrix_norm(y.T @ y)).clamp_min(1e-12)).float()
+
+
+def knn_overlap(student: torch.Tensor, teacher: torch.Tensor, k: int = 10) -> torch.Tensor:
+    """The mean fraction of each sentence's ``k`` nearest neighbours by cosine (itself excluded) in the teacher's
+    embedding that are among its ``k`` nearest in the student's: the local geometry that retrieval and a
+    nearest-neighbour probe read. ``(N, D_s)``, ``(N, D_t)``, ``N > k``."""
+    n = student.shape[0]
+    if n <= k:
+        raise ValueError(f"knn_overlap needs more than k={k} sentences, got {n}")
+
+    def neighbours(e: torch.Tensor) -> torch.Tensor:
+        e = torch.nn.functional.normalize(e.float(), dim=-1)
+        sims = (e @ e.T).fill_diagonal_(-float("inf"))
+        return sims.topk(k, dim=-1).indices  # (N, k)
+
+    s, t = neighbours(student), neighbours(teacher)
+    hits = (s.unsqueeze(-1) == t.unsqueeze(-2)).any(-1).float()  # (N, k): a student neighbour the teacher shares
+    return hits.mean()

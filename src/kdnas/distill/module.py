@@ -27,6 +27,9 @@ from kdnas.distill.losses import (
     CROSSLINGUAL_TARGETS,
     NormalisedMSE,
     crosslingual_relation_kl,
+    knn_overlap,
+    linear_cka,
+    mean_pool,
     normalised_mse,
     sentence_relation_kl,
 )
@@ -34,6 +37,8 @@ from kdnas.distill.mapping import LayerMapping, layer_mapping
 from kdnas.errors import ConfigError
 
 Batch = Mapping[str, torch.Tensor]
+#: the neighbours per sentence of the validation's nearest-neighbour score (``knn_loss``)
+KNN = 10
 #: teacher hidden states indexable by hidden-state layer number: a model's tuple, the cache's stacked
 #: ``(L_T + 1, B, T, H)`` tensor, or a dict of the cached layers a mapping reads
 TeacherStates = Mapping[int, torch.Tensor] | Sequence[torch.Tensor] | torch.Tensor
@@ -118,6 +123,8 @@ class DistillationModule(L.LightningModule):
         # the sentence-relation loss of each validation / test batch, averaged over sentences: scored whatever
         # relation_weight is (a search may rank by it: search.proxy_objective)
         self.val_relation, self.test_relation = MeanMetric(), MeanMetric()
+        #: the split's mean-pooled last layers (student, teacher), kept for the whole-split geometry scores
+        self._pooled: list[tuple[torch.Tensor, torch.Tensor]] = []
 
     @property
     def teacher(self) -> PreTrainedModel | None:
@@ -228,6 +235,8 @@ class DistillationModule(L.LightningModule):
         for metric, (pred, target) in zip(_metrics(metrics), pairs, strict=True):
             metric.update(pred, target, mask)
         relation.update(self._relation(student_states, teacher_states, mask), weight=mask.shape[0])
+        self._pooled.append((mean_pool(student_states[-1].float(), mask).detach().cpu(),
+                             mean_pool(teacher_states[self.top_layer].float(), mask).detach().cpu()))
 
     def _relation(self, student_states: Sequence[torch.Tensor], teacher_states: TeacherStates,
                   mask: torch.Tensor) -> torch.Tensor:
@@ -244,15 +253,22 @@ class DistillationModule(L.LightningModule):
     def _log_epoch(self, metrics: nn.ModuleList, relation: MeanMetric, stage: str) -> None:
         """``<stage>/loss``: the hidden-state loss, each mapped layer's over the whole split, averaged over layers;
         ``<stage>/relation_loss``: the sentence-relation loss; ``<stage>/total_loss``: the first plus
-        ``relation_weight`` times the second (the single-text training objective)."""
+        ``relation_weight`` times the second (the single-text training objective); over the whole split's pooled
+        last layers, ``<stage>/cka_loss`` (1 - linear CKA with the teacher's) and ``<stage>/knn_loss`` (1 - the
+        shared fraction of each sentence's 10 nearest neighbours), when it has more than 10 sentences."""
         hidden = torch.stack([m.compute() for m in _metrics(metrics)]).mean()
         related = relation.compute().to(hidden.dtype)
         self.log(f"{stage}/loss", hidden, prog_bar=True, sync_dist=False)
         self.log(f"{stage}/relation_loss", related, sync_dist=False)
         self.log(f"{stage}/total_loss", hidden + self.hparams["relation_weight"] * related, sync_dist=False)
+        if sum(len(s) for s, _ in self._pooled) > KNN:
+            student, teacher = (torch.cat(side) for side in zip(*self._pooled, strict=True))
+            self.log(f"{stage}/cka_loss", 1.0 - linear_cka(student, teacher), sync_dist=False)
+            self.log(f"{stage}/knn_loss", 1.0 - knn_overlap(student, teacher, KNN), sync_dist=False)
         for m in _metrics(metrics):
             m.reset()
         relation.reset()
+        self._pooled = []
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch(self.val_metrics, self.val_relation, "val")

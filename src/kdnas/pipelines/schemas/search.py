@@ -30,7 +30,8 @@ class SearchSettings:
     # (both sides' teacher states from the cache; batch_size counts pairs) instead of on its single texts
     proxy_paired: bool = False
     # the proxy's validation metric that is the candidate's loss: hidden (the hidden-state loss), relation (the
-    # sentence-relation loss of the pooled last layer) or total (the first plus distill.relation_weight x the second)
+    # sentence-relation loss of the pooled last layer), total (the first plus distill.relation_weight x the second),
+    # cka (1 - linear CKA of the split's pooled last layers) or knn (1 - their shared 10 nearest neighbours)
     proxy_objective: str = "hidden"
     # the first episode starts with up to this many architectures of the teacher's width, heads and
     # activation that meet the budget, deepest first; 0 = the controller's alone
@@ -63,7 +64,8 @@ MINIMUMS = {"episodes": 0, "candidates_per_episode": 1, "pool_size": 1, "proxy_s
             "retimes": 0}
 
 #: each ``search.proxy_objective``'s validation metric (:class:`kdnas.distill.module.DistillationModule`)
-PROXY_OBJECTIVES = {"hidden": "val/loss", "relation": "val/relation_loss", "total": "val/total_loss"}
+PROXY_OBJECTIVES = {"hidden": "val/loss", "relation": "val/relation_loss", "total": "val/total_loss",
+                    "cka": "val/cka_loss", "knn": "val/knn_loss"}
 
 
 def check_search_settings(settings: Any) -> None:
