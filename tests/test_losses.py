@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from kdnas.distill.losses import NormalisedMSE, normalised_mse
@@ -121,3 +122,31 @@ def test_crosslingual_teacher_target_distils_the_teachers_own_cross_lingual_geom
     paired_mask = torch.cat([mask, mask])
     assert crosslingual_relation_kl(teacher, teacher, paired_mask, 4, target="teacher").item() < 1e-6
     assert crosslingual_relation_kl(teacher, teacher, paired_mask, 4, target="source").item() > 0.01
+
+
+def test_linear_cka_is_one_for_a_rotated_scaled_copy_and_near_zero_for_unrelated_embeddings() -> None:
+    from kdnas.distill.losses import linear_cka
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(400, 16, generator=g)
+    rotation, _ = torch.linalg.qr(torch.randn(16, 16, generator=g))
+    wider = torch.cat([3.0 * x @ rotation, torch.zeros(400, 8)], dim=1)  # another basis, scale and width
+    assert linear_cka(x, wider).item() == pytest.approx(1.0, abs=1e-5)
+    assert linear_cka(x, torch.randn(400, 24, generator=g)).item() < 0.1
+    half = torch.cat([x[:, :8], torch.zeros(400, 8)], dim=1)  # half the directions kept: between the two
+    assert 0.3 < linear_cka(half, x).item() < 0.9
+
+
+def test_knn_overlap_counts_the_shared_nearest_neighbours() -> None:
+    from kdnas.distill.losses import knn_overlap
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(300, 12, generator=g)
+    rotation, _ = torch.linalg.qr(torch.randn(12, 12, generator=g))
+    assert knn_overlap(2.0 * x @ rotation, x, k=5).item() == pytest.approx(1.0)  # cosine neighbours: same
+    chance = knn_overlap(torch.randn(300, 12, generator=g), x, k=5).item()
+    assert chance < 0.1  # unrelated: about k / N
+    noisy = knn_overlap(x + 0.3 * torch.randn(300, 12, generator=g), x, k=5).item()
+    assert chance < noisy < 1.0
+    with pytest.raises(ValueError, match="more than k=5 sentences, got 5"):
+        knn_overlap(x[:5], x[:5], k=5)
