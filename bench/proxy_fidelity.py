@@ -285,7 +285,7 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
             list(pool.map(lambda units: [u() for u in units], todo))
         print(f"{sum(map(len, todo))} units in {time.time() - started:.0f} s", flush=True)
-    report(out, archs, info, training_free(archs, info), args, proxy_dir, proxy_steps, ref_steps)
+    report(out, archs, info, training_free(archs, info), args, proxy_dir, proxy_steps, ref_steps, base)
 
 
 def measure(out: Path, archs: list[dict[str, Any]], base: list[str], recipe: str, lr: float, steps: int) -> None:
@@ -312,9 +312,36 @@ def read(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def reference_geometry(out: Path, archs: list[dict[str, Any]], base: list[str]) -> dict[str, dict[str, float]]:
+    """Each kept reference student's pooled, normalised embedding of the proxy-validation split against the
+    teacher's: linear CKA and the shared fraction of 10 nearest neighbours (what ``search.proxy_objective=cka`` /
+    ``knn`` score after the proxy's steps), cached in ``ref/<id>/geometry.json``."""
+    todo = [a for a in archs if (out / "ref" / a["arch_id"] / "student").is_dir()
+            and not (out / "ref" / a["arch_id"] / "geometry.json").is_file()]
+    if todo:
+        import torch
+
+        from kdnas.distill.losses import knn_overlap, linear_cka
+        from kdnas.distill.module import KNN
+        from kdnas.evaluate.embed import embed_texts
+        from kdnas.evaluate.student import load_student
+        from kdnas.pipelines.common import load_corpus, load_teacher
+
+        cfg = compose(base)
+        teacher, corpus = load_teacher(cfg), load_corpus(cfg)
+        texts = corpus.texts("validation")
+        t = torch.from_numpy(embed_texts(teacher.model, teacher.tokenizer, texts))
+        for a in todo:
+            model, tokenizer = load_student(out / "ref" / a["arch_id"] / "student", teacher)
+            e = torch.from_numpy(embed_texts(model, tokenizer, texts))
+            geometry = {"cka": float(linear_cka(e, t)), "knn": float(knn_overlap(e, t, KNN)), "texts": len(texts)}
+            (out / "ref" / a["arch_id"] / "geometry.json").write_text(json.dumps(geometry, indent=2))
+    return {a["arch_id"]: g for a in archs if (g := read(out / "ref" / a["arch_id"] / "geometry.json"))}
+
+
 def report(out: Path, archs: list[dict[str, Any]], info: dict[str, Any], free: dict[str, dict[str, float]],
            args: argparse.Namespace, proxy_dir: Callable[[str, float, int], Path], proxy_steps: list[int],
-           ref_steps: int) -> None:
+           ref_steps: int, base: list[str]) -> None:
     """The table and ``fidelity.json`` from what is on disk."""
     ref: dict[str, dict[str, Any]] = {}
     for a in archs:
@@ -363,11 +390,21 @@ def report(out: Path, archs: list[dict[str, Any]], info: dict[str, Any], free: d
                       args.seed)
     print(f"\nthe references' own validation loss against their dev retention: Spearman {fmt(own, 'spearman')} "
           f"({own['n']} references)")
+    geometry = reference_geometry(out, archs, base)
+    own_geometry = {}
+    for key in ("cka", "knn"):
+        ids = [i for i in geometry if i in ref]
+        own_geometry[key] = correlation([geometry[i][key] for i in ids], [ref[i]["retention_macro"] for i in ids],
+                                        args.bootstrap, args.seed)
+        print(f"the references' own {key} with the teacher (proxy-validation split) against their dev retention: "
+              f"Spearman {fmt(own_geometry[key], 'spearman')} ({own_geometry[key]['n']} references)")
     (out / "fidelity.json").write_text(json.dumps({
         "info": info, "archs": archs, "ref_steps": ref_steps, "reference": ref, "proxies": proxies,
-        "reference_loss_vs_retention": own,
+        "reference_loss_vs_retention": own, "reference_geometry": geometry,
+        "reference_geometry_vs_retention": own_geometry,
         "reference_quality": "dev macro retention (evaluate.py eval.split=dev, retrieval + langid)",
-        "proxy_score": "minus the final validation hidden-state loss (larger is better)",
+        "proxy_score": "minus the final validation loss of the recipe's search.proxy_objective (default: the "
+                       "hidden-state loss; larger is better)",
     }, indent=2))
     print(f"\n{out / 'fidelity.json'}")
 
