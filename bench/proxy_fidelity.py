@@ -300,7 +300,7 @@ def measure(out: Path, archs: list[dict[str, Any]], base: list[str], recipe: str
                    f"search.shared_store={out / 'proxy_store.sqlite'}", "logger=none",
                    f"paths.output_dir={run_dir}"])
     specs = [ArchSpec.from_dict({k: a[k] for k in FIELDS}) for a in archs]
-    for m in measure_architectures(cfg, specs, run_dir):
+    for m in measure_architectures(cfg, specs, run_dir)[1]:
         summary = {"val_loss": m.loss if m.ok else math.nan, "wall_seconds": m.wall_seconds, "status": m.status,
                    "reason": m.reason, "speedup_paired": m.paired_speedup}
         (run_dir / m.arch.arch_id).mkdir(parents=True, exist_ok=True)

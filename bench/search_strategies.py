@@ -1,7 +1,7 @@
 """Benchmark: search strategies compared on a replayable table of measured architectures (NAS-Bench style).
 
     .venv/bin/python bench/search_strategies.py [--out bench/strategies_run] [--stage all|fill|retime|replay|report]
-        [--fill 400] [--fill-k 10] [--parallel 1] [--controllers lstm mlp random evolution] [--seeds 20]
+        [--fill 400 | --fill-like bench/strategies_run] [--fill-k 10] [--parallel 1] [--controllers lstm mlp random evolution] [--seeds 20]
         [--budgets cpu_3x cpu_5x cpu_7x cpu_10x] [--seeding ts2+ss1 ts0] [--episodes 10] [--k 4] [--tiny]
 
 Stage 1 (fill): ordinary searches (``controller=random``, the default proxy setting) into one store,
@@ -13,6 +13,12 @@ the teacher-shaped seeds of a replay choose from) and ``--parallel`` random sear
 (``controller.seed=<i>``, ``search.seed`` left at the table's), topped up until the table holds ``--fill``
 architectures of the space. Each search resumes from its own ``search.sqlite`` (nothing distils twice), so a
 killed fill resumes and a larger ``--fill`` extends it.
+
+Stage 1, paired (``--fill-like <run dir>``): instead of random searches, exactly the architectures of another run
+directory's table, measured under this run's setting (``--extra``, e.g. ``search.proxy_objective=knn``) as a search
+measures its candidates (:func:`kdnas.pipelines.search.measure_architectures`), in ``--parallel`` round-robin
+shards, each its own process resuming from its own store: two tables of one sample of the space, which differ only
+in the setting (and in their timings' noise).
 
 Stage 1b (retime): the table's readings whose spread exceeds ``search.retime_cv`` timed again by the search's own
 rule and replaced in place (:func:`retime`; the fill ran two searches at a time, so some timings were disturbed).
@@ -77,7 +83,13 @@ class Fill:
         cfg = compose(base)
         self.space = hydra.utils.instantiate(cfg.search_space, _convert_="all")
         self.ids = {a.arch_id for a in self.space.all_valid()}
-        if "teacher_shaped" not in self.plan:
+        if not self.plan and args.fill_like:
+            archs = sorted(table_archs(args.fill_like.resolve()), key=lambda a: a.arch_id)
+            for i in range(args.parallel):  # round-robin shards: each gets large and small students alike
+                self.plan[f"like_{i}"] = {"like": str(args.fill_like.resolve()),
+                                          "archs": [a.to_dict() for a in archs[i::args.parallel]]}
+            self.save()
+        if not any(n.startswith("like_") for n in self.plan) and "teacher_shaped" not in self.plan:
             t = hydra.utils.instantiate(cfg.teacher).model.config
             shape = (t.hidden_size, t.num_attention_heads, t.hidden_act)
             n = sum((a.hidden_size, a.num_attention_heads, a.hidden_act) == shape for a in self.space.all_valid())
@@ -90,6 +102,15 @@ class Fill:
     def save(self) -> None:
         self.plan_file.parent.mkdir(parents=True, exist_ok=True)
         self.plan_file.write_text(json.dumps(self.plan, indent=2))
+
+    def measure_shard(self, name: str) -> None:
+        """One shard of a paired fill (``--fill-like``), in its own process (resumes from its run store)."""
+        if (self.out / "fill" / name / "summary.json").is_file():
+            return
+        wall = run([sys.executable, __file__, "--out", str(self.out), "--parallel", str(self.args.parallel),
+                    "--measure-shard", name, "--extra", *self.args.extra], self.out / "fill" / f"{name}.log")
+        self.plan[name]["wall_s"] = self.plan[name].get("wall_s", 0.0) + wall
+        self.save()
 
     def search(self, name: str) -> None:
         """Run (or resume, or extend) one fill search; skipped when it finished with its planned episodes."""
@@ -126,6 +147,13 @@ class Fill:
         return [m for m in CandidateStore(self.table).measurements(key) if m.arch.arch_id in self.ids]
 
     def run(self) -> None:
+        if shards := [n for n in self.plan if n.startswith("like_")]:  # a paired fill: another table's architectures
+            with ThreadPoolExecutor(max_workers=self.args.parallel) as pool:
+                list(pool.map(self.measure_shard, shards))
+            walls = [m.wall_seconds for m in self.measurements()]
+            print(f"table: {len(walls)} architectures (those of {self.plan[shards[0]]['like']}); per architecture "
+                  f"median {np.median(walls):.1f} s, total {sum(walls):.0f} s", flush=True)
+            return
         # the teacher-shaped search is one more job of the pool: with --parallel 2 it runs beside random_0
         jobs = ["teacher_shaped"] if self.plan["teacher_shaped"]["archs"] else []
         jobs += [n for n in self.plan if n.startswith("random_")]
@@ -143,6 +171,30 @@ class Fill:
         print(f"table: {have} architectures of {len(self.ids)}; per architecture (distil + time) median "
               f"{np.median(walls):.1f} s, total {sum(walls):.0f} s; fill searches "
               f"{sum(e.get('wall_s', 0) for e in self.plan.values() if isinstance(e, dict)):.0f} s", flush=True)
+
+
+def table_archs(out: Path) -> list[Any]:
+    """The architectures the table of another run directory holds under its fill setting."""
+    from kdnas.nas.store import CandidateStore
+
+    settings = {str(summary["setting"]) for f in sorted((out / "fill").glob("*/summary.json")) if (summary := read(f))}
+    if len(settings) != 1 or not (out / "table.sqlite").is_file():
+        sys.exit(f"--fill-like {out}: no finished fill with one setting there (found {len(settings)} settings)")
+    return [m.arch for m in CandidateStore(out / "table.sqlite").measurements(settings.pop())]
+
+
+def measure_shard(out: Path, base: list[str], fill: Fill, name: str) -> None:
+    """A paired fill's shard: its architectures measured as a search of ``base`` measures its candidates
+    (:func:`kdnas.pipelines.search.measure_architectures`) into the table; its run store resumes it."""
+    from kdnas.models.arch import ArchSpec
+    from kdnas.pipelines.search import measure_architectures
+
+    run_dir = out / "fill" / name
+    cfg = compose([*base, f"search.shared_store={fill.table}", "logger=none", f"paths.output_dir={run_dir}"])
+    specs = [ArchSpec.from_dict(a) for a in fill.plan[name]["archs"]]
+    setting, found = measure_architectures(cfg, specs, run_dir)
+    failed = sum(not m.ok for m in found)
+    (run_dir / "summary.json").write_text(json.dumps({"setting": setting, "archs": len(found), "failed": failed}))
 
 
 def retime(out: Path, base: list[str], fill: Fill) -> None:
@@ -399,6 +451,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=None, help="replay candidates per episode (default 4; --tiny: 2)")
     parser.add_argument("--tiny", action="store_true", help="smoke mode: experiment=tiny, its space and budget")
     parser.add_argument("--extra", nargs="*", default=[], help="overrides for every search.py run")
+    parser.add_argument("--fill-like", type=Path, default=None,
+                        help="fill with exactly the architectures of this run directory's table (a paired table of "
+                             "another setting, e.g. --extra search.proxy_objective=knn) instead of random searches")
+    parser.add_argument("--measure-shard", default=None, help=argparse.SUPPRESS)  # internal: one paired-fill shard
     args = parser.parse_args()
     tiny = args.tiny
     out = (args.out or ROOT / "bench" / ("strategies_tiny_run" if tiny else "strategies_run")).resolve()
@@ -413,6 +469,9 @@ def main() -> None:
     base = [*(TINY if tiny else []), *args.extra]
     out.mkdir(parents=True, exist_ok=True)
     fill = Fill(args, out, base)
+    if args.measure_shard:
+        measure_shard(out, base, fill, args.measure_shard)
+        return
     if args.stage in ("all", "fill"):
         fill.run()
     if args.stage in ("all", "retime"):

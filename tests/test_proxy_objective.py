@@ -74,10 +74,9 @@ def test_each_objective_is_the_candidates_loss_and_its_own_setting(tmp_path: Pat
             "experiment=tiny", "logger=none", "search.shared_store=null", "search.paired_latency=false",
             f"search.proxy_objective={objective}", f"paths.cache_dir={tmp_path / 'cache'}", "data.corpus.cache_dir=null",
         ], tmp_path / objective)
-        (m,) = measure_architectures(cfg, [arch], tmp_path / objective)
+        settings[objective], (m,) = measure_architectures(cfg, [arch], tmp_path / objective)
         assert m.ok, m.reason
         losses[objective] = m.loss
-        settings[objective] = _setting(tmp_path / objective)
     # the same seeded distillation, scored three ways: total = hidden + relation_weight x relation
     weight = float(cfg.distill.relation_weight)
     assert weight > 0 and losses["relation"] != pytest.approx(losses["hidden"])
@@ -85,13 +84,3 @@ def test_each_objective_is_the_candidates_loss_and_its_own_setting(tmp_path: Pat
     assert 0 < losses["cka"] < 1 and losses["cka"] not in (losses["hidden"], losses["relation"])
     assert len(set(settings.values())) == 4
 
-
-def _setting(run_dir: Path) -> str:
-    """The store setting of the one measurement a run's store holds."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(f"sqlite:///{run_dir / 'search.sqlite'}")
-    with engine.connect() as conn:
-        (setting,) = conn.execute(text("SELECT DISTINCT setting FROM measurements")).scalars().all()
-    engine.dispose()
-    return str(setting)

@@ -236,10 +236,11 @@ def test_measure_architectures_reuses_the_search_s_measurements_and_stores_new_o
         return lambda arch, seed: distilled.append(arch.arch_id) or evaluate(arch, seed)
 
     monkeypatch.setattr(pipeline, "proxy_evaluator", counting)
-    found = pipeline.measure_architectures(cfg, [*known, new], tmp_path / "measure")
+    key, found = pipeline.measure_architectures(cfg, [*known, new], tmp_path / "measure")
+    assert key == setting
     assert [m.arch for m in found] == [*known, new] and all(m.ok for m in found)
     assert distilled == [new.arch_id]  # the search's measurements reused: the same setting key
     assert [m.loss for m in found[:2]] == [stored[a.arch_id].loss for a in known]
     assert shared.get(setting, new.arch_id) is not None  # stored where a replay of the setting reads it
-    again = pipeline.measure_architectures(cfg, [new], tmp_path / "measure")
+    _, again = pipeline.measure_architectures(cfg, [new], tmp_path / "measure")
     assert distilled == [new.arch_id] and again[0].loss == found[2].loss

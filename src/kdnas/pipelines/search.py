@@ -175,14 +175,16 @@ def live_measuring(cfg: DictConfig, budget: LatencyBudget, store: CandidateStore
     return LiveMeasuring(teacher, budget, key, teacher_ms, evaluator)
 
 
-def measure_architectures(cfg: DictConfig, archs: Sequence[ArchSpec], out: Path) -> list[Measurement]:
+def measure_architectures(cfg: DictConfig, archs: Sequence[ArchSpec], out: Path) -> tuple[str, list[Measurement]]:
     """Measure ``archs`` as a search of ``cfg`` measures its candidates (its proxy, its Trainer, its timing beside
-    the teacher), outside any search: for benchmarks of the proxy (``bench/proxy_fidelity.py``). The run's store is
-    ``out/search.sqlite`` (a rerun resumes); a measurement the shared store holds for the setting is reused."""
+    the teacher), outside any search: for benchmarks of the proxy (``bench/proxy_fidelity.py``) and paired tables
+    (``bench/search_strategies.py --fill-like``). The run's store is ``out/search.sqlite`` (a rerun resumes); a
+    measurement the shared store holds for the setting is reused. Returns the setting's store key and the
+    measurements, in order."""
     check_search_settings(cfg.search)
     store = CandidateStore(out / "search.sqlite", key="hydra.run.dir")
     live = live_measuring(cfg, hydra.utils.instantiate(cfg.latency_budget), store, shared_store(cfg), out)
-    return [live.evaluator(arch, cfg.search.seed * 1000 + i) for i, arch in enumerate(archs)]
+    return live.setting, [live.evaluator(arch, cfg.search.seed * 1000 + i) for i, arch in enumerate(archs)]
 
 
 #: a replay's teacher and corpus by their settings: the jobs of a multirun of replays load them once
