@@ -191,6 +191,8 @@ class Recorder:
 def overrides(root: Path, *extra: str) -> list[str]:
     return ["experiment=tiny", "controller=random", "logger=none", "search.episodes=1", "search.shared_store=null",
             "search.paired_latency=false", f"paths.cache_dir={root / 'cache'}", "data.corpus.cache_dir=null",
+            # the hidden-state objective: its store key is the one kdnas always wrote (the default cka adds its name)
+            "search.proxy_objective=hidden",
             # any latency meets it: tiny models time in noise, and the losses are what these tests compare
             "latency_budget.speedup=null", "latency_budget.max_ms=1000", *extra]
 

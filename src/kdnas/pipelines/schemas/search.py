@@ -25,14 +25,14 @@ class SearchSettings:
     episodes: int = 5  # controller updates
     candidates_per_episode: int = 4  # top k distilled per episode
     pool_size: int = 200  # random unseen architectures the controller scores per exploit step
-    proxy_steps: int = 40  # distillation steps per candidate on the proxy set
+    proxy_steps: int = 80  # distillation steps per candidate on the proxy set
     # distil each candidate on the proxy split's translation pairs with the final recipe's cross-lingual loss
     # (both sides' teacher states from the cache; batch_size counts pairs) instead of on its single texts
     proxy_paired: bool = False
     # the proxy's validation metric that is the candidate's loss: hidden (the hidden-state loss), relation (the
     # sentence-relation loss of the pooled last layer), total (the first plus distill.relation_weight x the second),
     # cka (1 - linear CKA of the split's pooled last layers) or knn (1 - their shared 10 nearest neighbours)
-    proxy_objective: str = "hidden"
+    proxy_objective: str = "cka"
     # the first episode starts with up to this many architectures of the teacher's width, heads and
     # activation that meet the budget, deepest first; 0 = the controller's alone
     teacher_shaped_seeds: int = 2
