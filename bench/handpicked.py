@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/handpicked.py [--out bench/handpicked_run] [--budgets cpu_5x cpu_7x cpu_10x]
         [--steps 300] [--seed 0] [--table bench/strategies_run/table.sqlite] [--reuse bench/fidelity_run/ref]
-        [--parallel 1] [--stage all|pick|train|evaluate|report]
+        [--parallel 1] [--stage all|pick|train|evaluate|report] [--baselines-from bench/handpicked_run]
 
 Per budget, the students (``picks.json``):
 
@@ -30,7 +30,9 @@ dev, test is reported once. A student ``bench/proxy_fidelity.py`` already distil
 reference: the defaults, seed 0, the same steps; ``--reuse``) is taken from there instead of distilled again.
 Every stage is skipped when its output exists, so a killed run resumes. Prints a table per budget: the student,
 its speed-up (the test evaluation's own timing), dev and test macro retention (test with its 95% interval) and
-out-of-domain retention; writes ``handpicked.json``.
+out-of-domain retention; writes ``handpicked.json``. ``--baselines-from <run dir>`` searches anew and takes the
+hand-picked students from an earlier run (their picks, and their trainings and evaluations linked): the search's
+new pick against the same students, e.g. after the default search changed.
 """
 
 from __future__ import annotations
@@ -51,6 +53,37 @@ from proxy_fidelity import ROOT, compose
 STUDENTS = ("search", "truncated", "narrow", "teacher_shaped")
 EVAL_TASKS = "eval.tasks=[retrieval,langid,ood_retrieval]"
 DEV_ONLY = ["eval.baselines=[]", "eval.bootstrap=0"]  # dev ranks the students; test carries the intervals
+
+
+def search_pick(budget_name: str, out: Path, table: Path) -> Any:
+    """The default search's recommendation under ``budget_name`` (its shared store a copy of ``table``)."""
+    from kdnas.models.arch import ArchSpec
+
+    run_dir, shared = out / f"search_{budget_name}", out / "shared.sqlite"
+    if not shared.is_file():
+        shutil.copyfile(table, shared)
+    if not (run_dir / "best_arch.yaml").is_file():
+        run([sys.executable, "search.py", f"latency_budget={budget_name}", f"search.shared_store={shared}", "logger=none",
+             f"hydra.run.dir={run_dir}"], out / f"search_{budget_name}.log")
+    return ArchSpec.from_yaml(run_dir / "best_arch.yaml")
+
+
+def described(chosen: dict[str, Any], timed: dict[str, float]) -> dict[str, dict[str, Any]]:
+    return {name: {**a.to_dict(), "name": a.short_name, "arch_id": a.arch_id, "picked_speedup": timed.get(a.arch_id)}
+            for name, a in chosen.items() if a is not None}
+
+
+def pick_like(budget_name: str, out: Path, table: Path, like: Path) -> dict[str, dict[str, Any]]:
+    """The search's pick searched anew; the hand-picked students of ``like``'s ``picks.json`` (their trainings and
+    evaluations linked from there: the same students, distilled and scored once)."""
+    before = json.loads((like / "picks.json").read_text())[budget_name]
+    picks = {**{k: v for k, v in before.items() if k != "search"}, **described({"search": search_pick(
+        budget_name, out, table)}, {})}
+    for who, a in picks.items():
+        for folder in ((f"train_{a['name']}", f"eval_dev_{a['name']}", f"eval_test_{a['name']}") if who != "search" else ()):
+            if (like / folder).exists() and not (out / folder).exists():
+                (out / folder).symlink_to(like / folder)
+    return picks
 
 
 def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
@@ -89,16 +122,9 @@ def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
     teacher_ms = measure_latency(teacher.model, budget.profile).median_ms
     seeds = teacher_shaped_seeds(space, teacher.model, budget, teacher_ms, limit=1)
 
-    run_dir, shared = out / f"search_{budget_name}", out / "shared.sqlite"
-    if not shared.is_file():
-        shutil.copyfile(table, shared)
-    if not (run_dir / "best_arch.yaml").is_file():
-        run([sys.executable, "search.py", f"latency_budget={budget_name}", f"search.shared_store={shared}", "logger=none",
-             f"hydra.run.dir={run_dir}"], out / f"search_{budget_name}.log")
-    found = ArchSpec.from_yaml(run_dir / "best_arch.yaml")
-    chosen = {"search": found, "truncated": truncated, "narrow": narrow, "teacher_shaped": seeds[0] if seeds else None}
-    return {name: {**a.to_dict(), "name": a.short_name, "arch_id": a.arch_id,
-                   "picked_speedup": timed.get(a.arch_id)} for name, a in chosen.items() if a is not None}
+    chosen = {"search": search_pick(budget_name, out, table), "truncated": truncated, "narrow": narrow,
+              "teacher_shaped": seeds[0] if seeds else None}
+    return described(chosen, timed)
 
 
 def main() -> None:
@@ -112,6 +138,9 @@ def main() -> None:
                         help="bench/proxy_fidelity.py's references: a student distilled there alike is reused")
     parser.add_argument("--parallel", type=int, default=1, help="trainings at a time (evaluations run alone)")
     parser.add_argument("--stage", choices=["all", "pick", "train", "evaluate", "report"], default="all")
+    parser.add_argument("--baselines-from", type=Path, default=None,
+                        help="another run directory of this benchmark: its hand-picked students (picks, trainings and "
+                             "evaluations, linked) beside this run's search, e.g. after the default search changed")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -120,7 +149,8 @@ def main() -> None:
     if args.stage in ("all", "pick"):
         for b in args.budgets:
             if b not in picks:
-                picks[b] = pick(b, out, args.table.resolve())
+                picks[b] = (pick_like(b, out, args.table.resolve(), args.baselines_from.resolve()) if args.baselines_from
+                            else pick(b, out, args.table.resolve()))
                 picks_file.write_text(json.dumps(picks, indent=2))
     archs = {a["arch_id"]: a for b in args.budgets for a in picks.get(b, {}).values()}
     train_dirs = {i: reused(args, i) or out / f"train_{a['name']}" for i, a in archs.items()}
