@@ -148,5 +148,8 @@ def test_knn_overlap_counts_the_shared_nearest_neighbours() -> None:
     assert chance < 0.1  # unrelated: about k / N
     noisy = knn_overlap(x + 0.3 * torch.randn(300, 12, generator=g), x, k=5).item()
     assert chance < noisy < 1.0
+    assert knn_overlap(x + 0.3 * torch.randn(300, 12, generator=torch.Generator().manual_seed(2)), x, k=5,
+                       chunk=7).item() == pytest.approx(knn_overlap(
+                           x + 0.3 * torch.randn(300, 12, generator=torch.Generator().manual_seed(2)), x, k=5).item())
     with pytest.raises(ValueError, match="more than k=5 sentences, got 5"):
         knn_overlap(x[:5], x[:5], k=5)

@@ -146,19 +146,26 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (cross / (torch.linalg.matrix_norm(x.T @ x) * torch.linalg.matrix_norm(y.T @ y)).clamp_min(1e-12)).float()
 
 
-def knn_overlap(student: torch.Tensor, teacher: torch.Tensor, k: int = 10) -> torch.Tensor:
+def knn_overlap(student: torch.Tensor, teacher: torch.Tensor, k: int = 10, chunk: int = 1024) -> torch.Tensor:
     """The mean fraction of each sentence's ``k`` nearest neighbours by cosine (itself excluded) in the teacher's
     embedding that are among its ``k`` nearest in the student's: the local geometry that retrieval and a
-    nearest-neighbour probe read. ``(N, D_s)``, ``(N, D_t)``, ``N > k``."""
+    nearest-neighbour probe read. ``(N, D_s)``, ``(N, D_t)``, ``N > k``; ``chunk`` rows of similarities at a time
+    (memory ``chunk x N``, not ``N x N``)."""
     n = student.shape[0]
     if n <= k:
         raise ValueError(f"knn_overlap needs more than k={k} sentences, got {n}")
+    s_all = torch.nn.functional.normalize(student.float(), dim=-1)
+    t_all = torch.nn.functional.normalize(teacher.float(), dim=-1)
 
-    def neighbours(e: torch.Tensor) -> torch.Tensor:
-        e = torch.nn.functional.normalize(e.float(), dim=-1)
-        sims = (e @ e.T).fill_diagonal_(-float("inf"))
-        return sims.topk(k, dim=-1).indices  # (N, k)
+    def neighbours(e: torch.Tensor, rows: slice) -> torch.Tensor:
+        sims = e[rows] @ e.T  # (chunk, N)
+        own = torch.arange(rows.start, rows.start + sims.shape[0], device=sims.device)
+        sims[torch.arange(sims.shape[0], device=sims.device), own] = -float("inf")
+        return sims.topk(k, dim=-1).indices  # (chunk, k)
 
-    s, t = neighbours(student), neighbours(teacher)
-    hits = (s.unsqueeze(-1) == t.unsqueeze(-2)).any(-1).float()  # (N, k): a student neighbour the teacher shares
-    return hits.mean()
+    shared = 0.0
+    for start in range(0, n, chunk):
+        rows = slice(start, min(n, start + chunk))
+        s, t = neighbours(s_all, rows), neighbours(t_all, rows)
+        shared += float((s.unsqueeze(-1) == t.unsqueeze(-2)).any(-1).sum())  # student neighbours the teacher shares
+    return torch.tensor(shared / (n * k))

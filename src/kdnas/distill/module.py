@@ -39,6 +39,9 @@ from kdnas.errors import ConfigError
 Batch = Mapping[str, torch.Tensor]
 #: the neighbours per sentence of the validation's nearest-neighbour score (``knn_loss``)
 KNN = 10
+#: the validation sentences (the first, in the split's order) the nearest-neighbour score reads: its cost grows with
+#: the square of their number (the proxy-validation split has 1,499; a user's validation set may have many more)
+KNN_MAX_SENTENCES = 4096
 #: teacher hidden states indexable by hidden-state layer number: a model's tuple, the cache's stacked
 #: ``(L_T + 1, B, T, H)`` tensor, or a dict of the cached layers a mapping reads
 TeacherStates = Mapping[int, torch.Tensor] | Sequence[torch.Tensor] | torch.Tensor
@@ -255,7 +258,7 @@ class DistillationModule(L.LightningModule):
         ``<stage>/relation_loss``: the sentence-relation loss; ``<stage>/total_loss``: the first plus
         ``relation_weight`` times the second (the single-text training objective); over the whole split's pooled
         last layers, ``<stage>/cka_loss`` (1 - linear CKA with the teacher's) and ``<stage>/knn_loss`` (1 - the
-        shared fraction of each sentence's 10 nearest neighbours), when it has more than 10 sentences."""
+        shared fraction of each sentence's 10 nearest neighbours, over its first 4,096), when it has more than 10."""
         hidden = torch.stack([m.compute() for m in _metrics(metrics)]).mean()
         related = relation.compute().to(hidden.dtype)
         self.log(f"{stage}/loss", hidden, prog_bar=True, sync_dist=False)
@@ -264,7 +267,8 @@ class DistillationModule(L.LightningModule):
         if sum(len(s) for s, _ in self._pooled) > KNN:
             student, teacher = (torch.cat(side) for side in zip(*self._pooled, strict=True))
             self.log(f"{stage}/cka_loss", 1.0 - linear_cka(student, teacher), sync_dist=False)
-            self.log(f"{stage}/knn_loss", 1.0 - knn_overlap(student, teacher, KNN), sync_dist=False)
+            self.log(f"{stage}/knn_loss", 1.0 - knn_overlap(student[:KNN_MAX_SENTENCES], teacher[:KNN_MAX_SENTENCES],
+                                                            KNN), sync_dist=False)
         for m in _metrics(metrics):
             m.reset()
         relation.reset()
