@@ -8,8 +8,11 @@ and layers, so ``1 - loss`` can enter the search reward.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
 
 
 def masked_sse_sst(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,3 +172,31 @@ def knn_overlap(student: torch.Tensor, teacher: torch.Tensor, k: int = 10, chunk
         s, t = neighbours(s_all, rows), neighbours(t_all, rows)
         shared += float((s.unsqueeze(-1) == t.unsqueeze(-2)).any(-1).sum())  # student neighbours the teacher shares
     return torch.tensor(shared / (n * k))
+
+
+class EmbeddingGeometry(Metric):
+    """The student's pooled sentence embeddings against the teacher's over a whole split: ``cka``
+    (:func:`linear_cka`) and ``knn`` (:func:`knn_overlap` over the first ``knn_max`` sentences; NaN with ``k`` or
+    fewer). The embeddings are kept and, under DDP, gathered from every rank before either is computed."""
+
+    full_state_update = False
+    higher_is_better = True
+    student: list[torch.Tensor]
+    teacher: list[torch.Tensor]
+
+    def __init__(self, k: int = 10, knn_max: int = 4096) -> None:
+        super().__init__()
+        self.k, self.knn_max = k, knn_max
+        self.add_state("student", default=[], dist_reduce_fx="cat")
+        self.add_state("teacher", default=[], dist_reduce_fx="cat")
+
+    def update(self, student: torch.Tensor, teacher: torch.Tensor) -> None:
+        """``(B, D_s)`` and ``(B, D_t)`` pooled embeddings of the same sentences."""
+        self.student.append(student.detach().float())
+        self.teacher.append(teacher.detach().float())
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        s, t = dim_zero_cat(self.student), dim_zero_cat(self.teacher)
+        knn = (knn_overlap(s[: self.knn_max], t[: self.knn_max], self.k) if s.shape[0] > self.k
+               else torch.tensor(math.nan))
+        return {"cka": linear_cka(s, t), "knn": knn}

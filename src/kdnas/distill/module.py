@@ -25,10 +25,9 @@ from transformers import PreTrainedModel, get_linear_schedule_with_warmup
 from kdnas.distill.attention import attention_relation_kl, capture_qkv
 from kdnas.distill.losses import (
     CROSSLINGUAL_TARGETS,
+    EmbeddingGeometry,
     NormalisedMSE,
     crosslingual_relation_kl,
-    knn_overlap,
-    linear_cka,
     mean_pool,
     normalised_mse,
     sentence_relation_kl,
@@ -126,8 +125,9 @@ class DistillationModule(L.LightningModule):
         # the sentence-relation loss of each validation / test batch, averaged over sentences: scored whatever
         # relation_weight is (a search may rank by it: search.proxy_objective)
         self.val_relation, self.test_relation = MeanMetric(), MeanMetric()
-        #: the split's mean-pooled last layers (student, teacher), kept for the whole-split geometry scores
-        self._pooled: list[tuple[torch.Tensor, torch.Tensor]] = []
+        # the whole split's mean-pooled last layers, student against teacher (gathered from every rank under DDP)
+        self.val_geometry = EmbeddingGeometry(KNN, KNN_MAX_SENTENCES)
+        self.test_geometry = EmbeddingGeometry(KNN, KNN_MAX_SENTENCES)
 
     @property
     def teacher(self) -> PreTrainedModel | None:
@@ -231,15 +231,14 @@ class DistillationModule(L.LightningModule):
                     self.log(f"train/{name}_loss", losses[name], batch_size=size)
         return loss
 
-    def _update(self, metrics: nn.ModuleList, relation: MeanMetric, batch: Batch) -> None:
+    def _update(self, metrics: nn.ModuleList, relation: MeanMetric, geometry: EmbeddingGeometry, batch: Batch) -> None:
         student_states, teacher_states = self.states(batch)
         mask = batch["attention_mask"]
         pairs = self.projected_pairs(student_states, teacher_states)
         for metric, (pred, target) in zip(_metrics(metrics), pairs, strict=True):
             metric.update(pred, target, mask)
         relation.update(self._relation(student_states, teacher_states, mask), weight=mask.shape[0])
-        self._pooled.append((mean_pool(student_states[-1].float(), mask).detach().cpu(),
-                             mean_pool(teacher_states[self.top_layer].float(), mask).detach().cpu()))
+        geometry.update(mean_pool(student_states[-1].float(), mask), mean_pool(teacher_states[self.top_layer].float(), mask))
 
     def _relation(self, student_states: Sequence[torch.Tensor], teacher_states: TeacherStates,
                   mask: torch.Tensor) -> torch.Tensor:
@@ -248,37 +247,36 @@ class DistillationModule(L.LightningModule):
                                     self.hparams["relation_temperature"])
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        self._update(self.val_metrics, self.val_relation, batch)
+        self._update(self.val_metrics, self.val_relation, self.val_geometry, batch)
 
     def test_step(self, batch: Batch, batch_idx: int) -> None:
-        self._update(self.test_metrics, self.test_relation, batch)
+        self._update(self.test_metrics, self.test_relation, self.test_geometry, batch)
 
-    def _log_epoch(self, metrics: nn.ModuleList, relation: MeanMetric, stage: str) -> None:
+    def _log_epoch(self, metrics: nn.ModuleList, relation: MeanMetric, geometry: EmbeddingGeometry, stage: str) -> None:
         """``<stage>/loss``: the hidden-state loss, each mapped layer's over the whole split, averaged over layers;
         ``<stage>/relation_loss``: the sentence-relation loss; ``<stage>/total_loss``: the first plus
         ``relation_weight`` times the second (the single-text training objective); over the whole split's pooled
         last layers, ``<stage>/cka_loss`` (1 - linear CKA with the teacher's) and ``<stage>/knn_loss`` (1 - the
-        shared fraction of each sentence's 10 nearest neighbours, over its first 4,096), when it has more than 10."""
+        shared fraction of each sentence's 10 nearest neighbours, over its first 4,096; when it has more than 10)."""
         hidden = torch.stack([m.compute() for m in _metrics(metrics)]).mean()
         related = relation.compute().to(hidden.dtype)
         self.log(f"{stage}/loss", hidden, prog_bar=True, sync_dist=False)
         self.log(f"{stage}/relation_loss", related, sync_dist=False)
         self.log(f"{stage}/total_loss", hidden + self.hparams["relation_weight"] * related, sync_dist=False)
-        if sum(len(s) for s, _ in self._pooled) > KNN:
-            student, teacher = (torch.cat(side) for side in zip(*self._pooled, strict=True))
-            self.log(f"{stage}/cka_loss", 1.0 - linear_cka(student, teacher), sync_dist=False)
-            self.log(f"{stage}/knn_loss", 1.0 - knn_overlap(student[:KNN_MAX_SENTENCES], teacher[:KNN_MAX_SENTENCES],
-                                                            KNN), sync_dist=False)
+        scores = geometry.compute()
+        self.log(f"{stage}/cka_loss", 1.0 - scores["cka"], sync_dist=False)
+        if torch.isfinite(scores["knn"]):
+            self.log(f"{stage}/knn_loss", 1.0 - scores["knn"], sync_dist=False)
         for m in _metrics(metrics):
             m.reset()
         relation.reset()
-        self._pooled = []
+        geometry.reset()
 
     def on_validation_epoch_end(self) -> None:
-        self._log_epoch(self.val_metrics, self.val_relation, "val")
+        self._log_epoch(self.val_metrics, self.val_relation, self.val_geometry, "val")
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch(self.test_metrics, self.test_relation, "test")
+        self._log_epoch(self.test_metrics, self.test_relation, self.test_geometry, "test")
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         decay: list[nn.Parameter] = []

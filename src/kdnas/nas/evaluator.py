@@ -115,7 +115,7 @@ class ProxyEvaluator:
         trainer.fit(module, datamodule=self.datamodule)
         val = trainer.validate(module, datamodule=self.datamodule, verbose=False)
         if val and self.objective not in val[0]:
-            raise KeyError(f"the proxy validation logged no {self.objective} (cka_loss and knn_loss need more than "
+            raise KeyError(f"the proxy validation logged no {self.objective} (knn_loss needs more than "
                            f"10 validation sentences); it logged {sorted(val[0])}")
         loss = float(val[0][self.objective]) if val else float("nan")
         if not torch.isfinite(torch.tensor(loss)):
