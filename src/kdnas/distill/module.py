@@ -69,7 +69,7 @@ class DistillationModule(L.LightningModule):
         lr, weight_decay, warmup_ratio: AdamW with linear warm-up then linear decay to zero.
         projection_init: ``identity`` (each projection starts by copying the student's dimensions onto
             the teacher's first ones: a teacher-initialised student starts near its teacher, which matters
-            in a 40-step proxy distillation) or ``random`` (PyTorch's default).
+            in a short proxy distillation) or ``random`` (PyTorch's default).
         relation_weight: weight of the sentence-relation loss (0 = off, the paper's method): the student's
             own mean-pooled last layer, with no projection, must reproduce the teacher's in-batch cosine
             similarity distribution (KL at ``relation_temperature``). Invariant to the student's basis,
