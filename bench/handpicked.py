@@ -3,6 +3,7 @@
     .venv/bin/python bench/handpicked.py [--out bench/handpicked_run] [--budgets cpu_5x cpu_7x cpu_10x]
         [--steps 300] [--seed 0] [--table bench/strategies_run/table.sqlite] [--reuse bench/fidelity_run/ref]
         [--parallel 1] [--stage all|pick|train|evaluate|report] [--baselines-from bench/handpicked_run]
+        [--search-extra latency_budget.hard=true]
 
 Per budget, the students (``picks.json``):
 
@@ -42,6 +43,7 @@ import json
 import logging
 import shutil
 import sys
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -55,16 +57,17 @@ EVAL_TASKS = "eval.tasks=[retrieval,langid,ood_retrieval]"
 DEV_ONLY = ["eval.baselines=[]", "eval.bootstrap=0"]  # dev ranks the students; test carries the intervals
 
 
-def search_pick(budget_name: str, out: Path, table: Path) -> Any:
-    """The default search's recommendation under ``budget_name`` (its shared store a copy of ``table``)."""
+def search_pick(budget_name: str, out: Path, table: Path, extra: Sequence[str] = ()) -> Any:
+    """The default search's recommendation under ``budget_name`` (its shared store a copy of ``table``; ``extra``:
+    overrides of the search alone, e.g. ``latency_budget.hard=true``)."""
     from kdnas.models.arch import ArchSpec
 
     run_dir, shared = out / f"search_{budget_name}", out / "shared.sqlite"
     if not shared.is_file():
         shutil.copyfile(table, shared)
     if not (run_dir / "best_arch.yaml").is_file():
-        run([sys.executable, "search.py", f"latency_budget={budget_name}", f"search.shared_store={shared}", "logger=none",
-             f"hydra.run.dir={run_dir}"], out / f"search_{budget_name}.log")
+        run([sys.executable, "search.py", f"latency_budget={budget_name}", *extra, f"search.shared_store={shared}",
+             "logger=none", f"hydra.run.dir={run_dir}"], out / f"search_{budget_name}.log")
     return ArchSpec.from_yaml(run_dir / "best_arch.yaml")
 
 
@@ -73,12 +76,12 @@ def described(chosen: dict[str, Any], timed: dict[str, float]) -> dict[str, dict
             for name, a in chosen.items() if a is not None}
 
 
-def pick_like(budget_name: str, out: Path, table: Path, like: Path) -> dict[str, dict[str, Any]]:
+def pick_like(budget_name: str, out: Path, table: Path, like: Path, extra: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """The search's pick searched anew; the hand-picked students of ``like``'s ``picks.json`` (their trainings and
     evaluations linked from there: the same students, distilled and scored once)."""
     before = json.loads((like / "picks.json").read_text())[budget_name]
     picks = {**{k: v for k, v in before.items() if k != "search"}, **described({"search": search_pick(
-        budget_name, out, table)}, {})}
+        budget_name, out, table, extra)}, {})}
     for who, a in picks.items():
         for folder in ((f"train_{a['name']}", f"eval_dev_{a['name']}", f"eval_test_{a['name']}") if who != "search" else ()):
             if (like / folder).exists() and not (out / folder).exists():
@@ -86,7 +89,7 @@ def pick_like(budget_name: str, out: Path, table: Path, like: Path) -> dict[str,
     return picks
 
 
-def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
+def pick(budget_name: str, out: Path, table: Path, extra: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """The four students of one budget (see the module docstring), as arch dicts."""
     import hydra
 
@@ -122,7 +125,7 @@ def pick(budget_name: str, out: Path, table: Path) -> dict[str, dict[str, Any]]:
     teacher_ms = measure_latency(teacher.model, budget.profile).median_ms
     seeds = teacher_shaped_seeds(space, teacher.model, budget, teacher_ms, limit=1)
 
-    chosen = {"search": search_pick(budget_name, out, table), "truncated": truncated, "narrow": narrow,
+    chosen = {"search": search_pick(budget_name, out, table, extra), "truncated": truncated, "narrow": narrow,
               "teacher_shaped": seeds[0] if seeds else None}
     return described(chosen, timed)
 
@@ -141,6 +144,8 @@ def main() -> None:
     parser.add_argument("--baselines-from", type=Path, default=None,
                         help="another run directory of this benchmark: its hand-picked students (picks, trainings and "
                              "evaluations, linked) beside this run's search, e.g. after the default search changed")
+    parser.add_argument("--search-extra", nargs="*", default=[], help="overrides of the search alone, e.g. "
+                        "latency_budget.hard=true (the students are distilled and scored alike either way)")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -149,8 +154,8 @@ def main() -> None:
     if args.stage in ("all", "pick"):
         for b in args.budgets:
             if b not in picks:
-                picks[b] = (pick_like(b, out, args.table.resolve(), args.baselines_from.resolve()) if args.baselines_from
-                            else pick(b, out, args.table.resolve()))
+                picks[b] = (pick_like(b, out, args.table.resolve(), args.baselines_from.resolve(), args.search_extra)
+                            if args.baselines_from else pick(b, out, args.table.resolve(), args.search_extra))
                 picks_file.write_text(json.dumps(picks, indent=2))
     archs = {a["arch_id"]: a for b in args.budgets for a in picks.get(b, {}).values()}
     train_dirs = {i: reused(args, i) or out / f"train_{a['name']}" for i, a in archs.items()}
