@@ -143,8 +143,8 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Linear centred kernel alignment (Kornblith et al., 2019) between ``(N, D_x)`` and ``(N, D_y)`` embeddings of
     the same ``N`` sentences: 1 when one is a rotation and scaling of the other, 0 when unrelated. Basis-free, so
     widths may differ; it weighs the directions the embeddings vary most along."""
-    x = (x.double() - x.double().mean(0))
-    y = (y.double() - y.double().mean(0))
+    x, y = x.double(), y.double()
+    x, y = x - x.mean(0), y - y.mean(0)
     cross = torch.linalg.matrix_norm(x.T @ y) ** 2
     return (cross / (torch.linalg.matrix_norm(x.T @ x) * torch.linalg.matrix_norm(y.T @ y)).clamp_min(1e-12)).float()
 
@@ -184,7 +184,7 @@ class EmbeddingGeometry(Metric):
     student: list[torch.Tensor]
     teacher: list[torch.Tensor]
 
-    def __init__(self, k: int = 10, knn_max: int = 4096) -> None:
+    def __init__(self, k: int, knn_max: int) -> None:
         super().__init__()
         self.k, self.knn_max = k, knn_max
         self.add_state("student", default=[], dist_reduce_fx="cat")
